@@ -1,0 +1,78 @@
+# Ping App — the verbs. `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help run up down status test lint format bench clean
+
+PORT ?= 8000
+VENV := .venv
+PY := $(VENV)/bin/python
+export PORT
+export DJANGO_SETTINGS_MODULE := shared.settings
+
+# System programs as command:debian-package. apt-get installs the missing ones when we are root.
+RUN_PROGRAMS := nginx:nginx redis-server:redis-server
+TEST_PROGRAMS := $(RUN_PROGRAMS) chromium:chromium docker-compose:docker-compose node:nodejs
+
+help:
+	@echo "make run     set up, then run the whole stack on http://127.0.0.1:$(PORT) in the foreground"
+	@echo "make up      the same stack in the background (PORT=...), returns once it answers"
+	@echo "make down    stop the background stack on PORT"
+	@echo "make test    set up, lint, then the whole test suite"
+	@echo "make bench   benchmark against a minimal echo consumer; writes bench-results.json"
+	@echo "make format  apply ruff's formatting and safe fixes"
+
+run: .deps-run $(VENV)/.installed
+	$(PY) -m shared.stack run
+
+up: .deps-run $(VENV)/.installed
+	$(PY) -m shared.stack up
+
+down: $(VENV)/.installed
+	$(PY) -m shared.stack down
+
+status: $(VENV)/.installed
+	$(PY) -m shared.stack status
+
+test: .deps-test $(VENV)/.installed lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m django makemigrations --check --dry-run
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: .deps-run $(VENV)/.installed
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf .run bench-results.json .pytest_cache .ruff_cache
+
+$(VENV)/.installed: requirements/*.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+.deps-run:
+	@$(call install_missing,$(RUN_PROGRAMS))
+
+.deps-test:
+	@$(call install_missing,$(TEST_PROGRAMS))
+
+.PHONY: .deps-run .deps-test
+define install_missing
+	missing=""; \
+	for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "missing:$$missing — run: sudo apt-get install$$missing" >&2; exit 1; \
+		fi; \
+	fi
+endef

@@ -1,0 +1,1 @@
+"""What both processes import: settings, the wire protocol, rules and Redis-backed state."""

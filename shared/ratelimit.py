@@ -1,0 +1,69 @@
+"""Per-connection frame limits: a token bucket, and what to do with a client that floods."""
+
+import time
+from collections.abc import Callable
+from enum import Enum
+
+
+class TokenBucket:
+    """Allows `rate` events a second on average and `burst` at once."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class Verdict(Enum):
+    ACCEPT = "accept"  # handle the frame
+    WARN = "warn"  # drop it and answer `rate_limited` (first refusal of a streak)
+    DROP = "drop"  # drop it silently: the client was already warned
+    CLOSE = "close"  # the client kept sending after the warning: close with 4008
+
+
+class FloodGuard:
+    """Judges each incoming frame of one connection against its token bucket.
+
+    Refusals count within a flood episode, which ends only after `forgive_after` seconds
+    without a refusal: a client that stays just over the rate is closed too, not warned
+    forever because a token trickles in now and then.
+    """
+
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        close_after: int,
+        forgive_after: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._bucket = bucket
+        self._close_after = close_after
+        self._forgive_after = forgive_after
+        self._clock = clock
+        self._refused = 0
+        self._last_refusal = -float("inf")
+
+    def judge(self) -> Verdict:
+        now = self._clock()
+        if now - self._last_refusal >= self._forgive_after:
+            self._refused = 0
+        if self._bucket.take():
+            return Verdict.ACCEPT
+        self._refused += 1
+        self._last_refusal = now
+        if self._refused == 1:
+            return Verdict.WARN
+        if self._refused > self._close_after:
+            return Verdict.CLOSE
+        return Verdict.DROP

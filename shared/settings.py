@@ -1,0 +1,157 @@
+"""The one settings module of both processes (Gunicorn: web/, Daphne: ws/), read from the environment.
+
+Every variable is listed with its meaning in .env.example. PING_ENV=production makes the
+settings strict: no start without a real SECRET_KEY.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from shared.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------- environment and secrets
+PING_ENV = env_str("PING_ENV", "development")
+if PING_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"PING_ENV must be 'development' or 'production', not {PING_ENV!r}")
+PRODUCTION = PING_ENV == "production"
+
+_DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY") or ("" if PRODUCTION else _DEV_SECRET_KEY)
+if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured(
+        "PING_ENV=production needs SECRET_KEY (or SECRET_KEY_FILE): 50+ random characters, "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+
+# Off by default even in development: DEBUG keeps every SQL query in memory, which a
+# long-running latency monitor under load cannot afford.
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# nginx terminates the client connection and says which scheme it used.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = False
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# nginx sets the security headers for every response (nginx/nginx.conf.template); Django
+# adding them again would send each header twice.
+SECURE_CONTENT_TYPE_NOSNIFF = False
+SECURE_REFERRER_POLICY = None
+SECURE_CROSS_ORIGIN_OPENER_POLICY = None
+
+# ---------------------------------------------------------------- applications
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "shared",
+    "web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "web.urls"
+WSGI_APPLICATION = "web.wsgi.application"
+ASGI_APPLICATION = "ws.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------- database
+RUN_DIR = Path(env_str("RUN_DIR", str(BASE_DIR / ".run")))
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{RUN_DIR / 'db.sqlite3'}"),
+        # Daphne runs ORM calls in a thread pool: persistent connections would leak there.
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Gunicorn and two Daphne workers write to one file: WAL lets readers run beside a
+    # writer, and IMMEDIATE transactions wait for the lock instead of failing mid-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------- Redis and the channel layer
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every key the app writes starts with this, so one Redis can serve several deployments.
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "ping")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 made 5 s the default socket_timeout, which kills the layer's idle
+            # blocking receive() every 5 s (sockets closed with 1011). The layer's own
+            # BZPOPMIN timeout bounds each call, so the socket needs no timeout of its own.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 2}],
+            "prefix": f"{REDIS_KEY_PREFIX}:layer",
+        },
+    },
+}
+
+# ---------------------------------------------------------------- WebSocket limits (docs/protocol.md)
+# Frames over this get a `too_large` error and are dropped. The largest honest frame is a
+# 2000-character chat message, which JSON-escaped can reach ~12 KB. Frames over Daphne's
+# transport cap (WS_TRANSPORT_MAX_BYTES, read by ws/start) are cut off with a 1009 close
+# before they are even buffered.
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 16 * 1024, minimum=256)
+WS_TRANSPORT_MAX_BYTES = env_int("WS_TRANSPORT_MAX_BYTES", 64 * 1024, minimum=256)
+if WS_MAX_FRAME_BYTES >= WS_TRANSPORT_MAX_BYTES:
+    raise ImproperlyConfigured("WS_MAX_FRAME_BYTES must be below WS_TRANSPORT_MAX_BYTES (Daphne's cap)")
+# Token bucket per connection: the fastest honest page sends 4 pings a second plus a
+# delay report; 30/s sustained and bursts of 60 let any honest client through.
+WS_RATE_PER_SECOND = env_float("WS_RATE_PER_SECOND", 30.0, minimum=1.0)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 60, minimum=1)
+# After `rate_limited`, this many more refused frames in a row close the socket with 4008.
+WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
+
+# ---------------------------------------------------------------- static files, i18n, logging
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(RUN_DIR / "static")))
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Daphne logs every handshake at INFO: at a thousand clients that drowns the rest.
+    "loggers": {"daphne": {"level": "WARNING"}},
+}

@@ -1,0 +1,52 @@
+"""Delay statistics, defined exactly as web/static/js/stats.js defines them for the browser.
+
+Percentiles interpolate linearly between closest ranks (NumPy's default); jitter is the mean
+absolute difference of consecutive samples (RFC 3550's idea without its smoothing).
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+
+def percentile(ordered: Sequence[float], p: float) -> float | None:
+    """The p-th percentile (0-100) of values sorted ascending; None when there are none."""
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * p / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def jitter(samples: Sequence[float]) -> float | None:
+    """Mean absolute difference of consecutive samples, in arrival order."""
+    if len(samples) < 2:
+        return None
+    return sum(abs(b - a) for a, b in pairwise(samples)) / (len(samples) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    count: int
+    min: float | None
+    median: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    jitter: float | None
+
+
+def summarize(samples: Sequence[float]) -> Summary:
+    """All the figures of a series of delays (arrival order kept for jitter)."""
+    ordered = sorted(samples)
+    return Summary(
+        count=len(ordered),
+        min=ordered[0] if ordered else None,
+        median=percentile(ordered, 50),
+        p95=percentile(ordered, 95),
+        p99=percentile(ordered, 99),
+        max=ordered[-1] if ordered else None,
+        jitter=jitter(samples),
+    )

@@ -1,0 +1,133 @@
+"""`/ws/ping/` through the whole ASGI application, without a server."""
+
+import json
+import time
+
+import pytest
+from django.test import override_settings
+
+from shared.protocol import CLOSE_RATE_LIMITED
+from tests.consumers.conftest import http, websocket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def open_ping_socket():
+    client = websocket("/ws/ping/")
+    connected, _ = await client.connect()
+    assert connected
+    return client
+
+
+async def test_a_ping_is_answered_with_its_seq_sent_at_and_the_server_time():
+    """The pong echoes what the client needs and stamps the server's clock."""
+    client = await open_ping_socket()
+    await client.send_to(text_data=json.dumps({"type": "ping", "seq": 41, "sent_at": 1000.5}))
+    pong = await client.receive_json_from()
+    assert pong["type"] == "pong"
+    assert (pong["seq"], pong["sent_at"]) == (41, 1000.5)
+    assert abs(pong["server_time"] - time.time() * 1000) < 5000
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "bad_json"),
+        ('{"type":"ping"}', "bad_message"),
+        ('{"type":"ping","seq":"1"}', "bad_message"),
+        ('{"type":"delay","delay_ms":5}', "unknown_type"),
+        ('{"type":"ping","seq":1,"pad":"' + "x" * 17000 + '"}', "too_large"),
+    ],
+    ids=["bad_json", "missing_seq", "string_seq", "unknown_type", "too_large"],
+)
+async def test_a_bad_frame_gets_an_error_and_the_socket_keeps_working(frame, code):
+    """After the error frame, the same socket still answers pings."""
+    client = await open_ping_socket()
+    await client.send_to(text_data=frame)
+    error = await client.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", code)
+    assert error["detail"]
+    await client.send_json_to({"type": "ping", "seq": 2})
+    assert (await client.receive_json_from())["seq"] == 2
+    await client.disconnect()
+
+
+async def test_a_binary_frame_gets_bad_message():
+    """The protocol is JSON text; binary frames are refused, not crashed on."""
+    client = await open_ping_socket()
+    await client.send_to(bytes_data=b"\x00\x01")
+    assert (await client.receive_json_from())["code"] == "bad_message"
+    await client.disconnect()
+
+
+@override_settings(WS_RATE_PER_SECOND=1.0, WS_RATE_BURST=5, WS_FLOOD_CLOSE_AFTER=3)
+async def test_a_flood_gets_rate_limited_once_then_a_4008_close():
+    """Five pings pass, the sixth is refused with rate_limited, and three more close the socket."""
+    client = await open_ping_socket()
+    for seq in range(10):
+        await client.send_json_to({"type": "ping", "seq": seq})
+    answers = [await client.receive_output() for _ in range(7)]
+    texts = [json.loads(a["text"]) for a in answers if a["type"] == "websocket.send"]
+    assert [t["seq"] for t in texts if t["type"] == "pong"] == [0, 1, 2, 3, 4]
+    assert [t["code"] for t in texts if t["type"] == "error"] == ["rate_limited"]
+    assert (answers[-1]["type"], answers[-1]["code"]) == ("websocket.close", CLOSE_RATE_LIMITED)
+    await client.disconnect()
+
+
+async def test_a_handshake_from_a_foreign_origin_is_refused():
+    """AllowedHostsOriginValidator turns away pages of other sites."""
+    client = websocket("/ws/ping/", origin=b"http://evil.example")
+    connected, _ = await client.connect()
+    assert not connected
+
+
+async def test_a_handshake_without_an_origin_is_refused():
+    """No Origin header, no socket: load tools must send one."""
+    from channels.testing import WebsocketCommunicator
+
+    from ws.asgi import application
+
+    client = WebsocketCommunicator(application, "/ws/ping/")
+    connected, _ = await client.connect()
+    assert not connected
+
+
+@override_settings(
+    CHANNEL_LAYERS={
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 0.2}]},
+        }
+    }
+)
+async def test_pings_are_answered_while_redis_is_unreachable():
+    """The ping path has no channel layer, so a dead Redis cannot stop pongs."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    client = await open_ping_socket()
+    await client.send_json_to({"type": "ping", "seq": 1})
+    assert (await client.receive_json_from(timeout=2))["type"] == "pong"
+    await client.disconnect()
+    channel_layers.backends.clear()
+
+
+async def test_unknown_websocket_paths_are_refused_not_crashed():
+    """A socket to a path with no consumer is refused at the handshake (no router traceback)."""
+    client = websocket("/ws/nowhere/")
+    connected, _ = await client.connect()
+    assert not connected
+
+
+async def test_daphne_answers_plain_http_with_a_short_404():
+    """Pages come from Gunicorn; Daphne says so instead of rendering one."""
+    response = await http("/private/").get_response()
+    assert response["status"] == 404
+    assert b"only WebSocket" in response["body"]
+
+
+async def test_daphne_has_a_health_route_for_orchestrators():
+    """GET /healthz on Daphne itself answers 200."""
+    response = await http("/healthz").get_response()
+    assert (response["status"], response["body"]) == (200, b"ok\n")

@@ -1,0 +1,1 @@
+"""The WSGI side, served by Gunicorn: every HTML page, the JSON API and the health check."""

@@ -1,0 +1,145 @@
+// The one WebSocket module every page uses: JSON frames in and out, a visible connection state,
+// and reconnection with capped exponential backoff and full jitter, so that a thousand tabs
+// dropped by one restart do not all come back in the same instant.
+
+export const RETRY_BASE_MS = 500;
+export const RETRY_CAP_MS = 15_000;
+
+// Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) is not
+// here: the client slowed down by backing off, so it may come back.
+const PERMANENT_CLOSES = new Map([
+  [4401, 'Sign in to connect'],
+  [4404, 'Unknown room'],
+]);
+
+// ws: or wss: to this page's own host, so the same code works behind TLS and on localhost.
+export function socketUrl(path, loc = globalThis.location) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}${path}`;
+}
+
+// Full jitter: anywhere from 0 to the capped exponential step.
+export function retryDelayMs(attempt, random = Math.random) {
+  return random() * Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
+}
+
+// States: {name: 'connecting'} | {name: 'open'}
+//   | {name: 'reconnecting', retryAt: <performance.now() ms>, code}
+//   | {name: 'closed', detail?: <why, when the server ended it for good>}
+// Events: 'statechange' and 'message' (CustomEvent, detail = state / {message, receivedAt}).
+export class LiveSocket extends EventTarget {
+  #url;
+  #ws = null;
+  #attempt = 0;
+  #retryTimer = null;
+  #stopped = false;
+  #onMessage;
+  #onStateChange;
+  state = { name: 'connecting' };
+
+  // Connects on the next microtask, so the caller's `const socket = new LiveSocket(...)` is
+  // assigned before its callbacks can run.
+  constructor(path, { onMessage = () => {}, onStateChange = () => {} } = {}) {
+    super();
+    this.#url = socketUrl(path);
+    this.#onMessage = onMessage;
+    this.#onStateChange = onStateChange;
+    queueMicrotask(() => this.#connect());
+  }
+
+  get isOpen() {
+    return this.#ws !== null && this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  // Sends one JSON frame; false when the socket is not open (nothing is queued).
+  send(message) {
+    if (!this.isOpen) return false;
+    this.#ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  // Closes for good: no more reconnects.
+  close() {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    this.#ws?.close(1000);
+    this.#setState({ name: 'closed' });
+  }
+
+  #connect() {
+    if (this.#stopped) return;
+    this.#setState({ name: 'connecting' });
+    const ws = new WebSocket(this.#url);
+    this.#ws = ws;
+    ws.addEventListener('open', () => {
+      this.#attempt = 0;
+      this.#setState({ name: 'open' });
+    });
+    ws.addEventListener('message', (event) => this.#receive(event));
+    ws.addEventListener('close', (event) => this.#closed(ws, event));
+  }
+
+  #receive(event) {
+    // Taken before parsing so that timing on the page does not include our own work.
+    const receivedAt = performance.now();
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      console.warn('LiveSocket: ignoring a frame that is not JSON', event.data);
+      return;
+    }
+    this.#onMessage(message, receivedAt);
+    this.dispatchEvent(new CustomEvent('message', { detail: { message, receivedAt } }));
+  }
+
+  #closed(ws, event) {
+    if (ws !== this.#ws || this.#stopped) return;
+    this.#ws = null;
+    const permanent = PERMANENT_CLOSES.get(event.code);
+    if (permanent) {
+      this.#stopped = true;
+      this.#setState({ name: 'closed', detail: permanent, code: event.code });
+      return;
+    }
+    const delay = retryDelayMs(this.#attempt);
+    this.#attempt += 1;
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    this.#setState({ name: 'reconnecting', retryAt: performance.now() + delay, code: event.code });
+  }
+
+  #setState(state) {
+    this.state = state;
+    this.#onStateChange(state);
+    this.dispatchEvent(new CustomEvent('statechange', { detail: state }));
+  }
+}
+
+const countdowns = new WeakMap();
+
+// Shows a state in an element: data-state for styling and tests, a sentence for people.
+// While reconnecting it counts down to the next attempt by itself.
+export function renderState(el, state) {
+  clearInterval(countdowns.get(el));
+  countdowns.delete(el);
+  el.dataset.state = state.name;
+  el.textContent = stateText(state);
+  if (state.name === 'reconnecting') {
+    countdowns.set(el, setInterval(() => { el.textContent = stateText(state); }, 100));
+  }
+}
+
+export function stateText(state, now = performance.now()) {
+  switch (state.name) {
+    case 'open':
+      return 'Connected';
+    case 'connecting':
+      return 'Connecting…';
+    case 'reconnecting': {
+      const seconds = Math.max(0, (state.retryAt - now) / 1000);
+      return `Reconnecting in ${seconds.toFixed(1)} s`;
+    }
+    default:
+      return state.detail ? `Disconnected: ${state.detail}` : 'Disconnected';
+  }
+}

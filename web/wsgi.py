@@ -1,0 +1,8 @@
+"""Gunicorn's entry point (web/start)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shared.settings")
+application = get_wsgi_application()

@@ -1,0 +1,1 @@
+"""The ASGI side, served by Daphne: WebSocket consumers under /ws/ and nothing else."""

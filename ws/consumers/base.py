@@ -1,0 +1,51 @@
+"""The edge every endpoint shares: frame limits, parsing and dispatch by message type."""
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from shared.protocol import (
+    CLOSE_RATE_LIMITED,
+    ProtocolError,
+    error_frame,
+    parse_client_frame,
+)
+from shared.ratelimit import FloodGuard, TokenBucket, Verdict
+
+
+class ProtocolConsumer(AsyncWebsocketConsumer):
+    """Turns raw frames into validated messages and hands each to `on_<type>`.
+
+    Subclasses set `accepts` (from shared.protocol) and define one `on_<type>` per type.
+
+    A bad frame gets an `error` frame and the socket stays open; only a flood that goes on
+    after `rate_limited` closes it (4008). Frames over the transport cap never get here:
+    Daphne closes those with 1009 (ws/start).
+    """
+
+    accepts: frozenset[str] = frozenset()
+
+    async def websocket_connect(self, message: dict) -> None:
+        self.flood_guard = FloodGuard(
+            TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST), settings.WS_FLOOD_CLOSE_AFTER
+        )
+        await super().websocket_connect(message)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        verdict = self.flood_guard.judge()
+        if verdict is Verdict.CLOSE:
+            await self.close(code=CLOSE_RATE_LIMITED)
+        elif verdict is Verdict.WARN:
+            await self.send_error(ProtocolError("rate_limited", "too many frames: wait for answers, then go on"))
+        elif verdict is Verdict.ACCEPT:
+            await self.receive_frame(text_data)
+
+    async def receive_frame(self, text: str | None) -> None:
+        try:
+            message = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
+        except ProtocolError as error:
+            await self.send_error(error)
+            return
+        await getattr(self, f"on_{message.type}")(message)
+
+    async def send_error(self, error: ProtocolError) -> None:
+        await self.send(text_data=error_frame(error.code, error.detail))

@@ -1,0 +1,12 @@
+"""Every WebSocket endpoint, one line each (docs/protocol.md describes what each speaks)."""
+
+from django.urls import path, re_path
+
+from ws.consumers.ping import PingConsumer
+from ws.consumers.refuse import RefuseConsumer
+
+websocket_urlpatterns = [
+    path("ws/ping/", PingConsumer.as_asgi()),
+    # Last: any other path is refused at the handshake instead of raising in the router.
+    re_path(r"", RefuseConsumer.as_asgi()),
+]
