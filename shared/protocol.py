@@ -6,6 +6,8 @@ and the consumers and the tests both use it. Every frame is a JSON object with a
 
 import json
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
@@ -32,6 +34,14 @@ class ProtocolError(ValueError):
 
 # ---------------------------------------------------------------- client → server
 
+NAME_MAX_CHARS = 32
+CHAT_TEXT_MAX_CHARS = 2000
+DELAY_MAX_MS = 60_000
+ROOM_PATTERN = re.compile(r"[a-z0-9_-]{1,64}", re.ASCII)
+# C0 controls and DEL: invisible, and NUL cannot even be stored in PostgreSQL text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
 
 @dataclass(frozen=True, slots=True)
 class Ping:
@@ -40,10 +50,31 @@ class Ping:
     type: str = "ping"
 
 
-ClientMessage = Ping
+@dataclass(frozen=True, slots=True)
+class Delay:
+    delay_ms: float
+    type: str = "delay"
 
-# Message types an endpoint accepts; the consumer dispatches each to `on_<type>`.
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    name: str
+    type: str = "rename"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    text: str
+    type: str = "message"
+
+
+ClientMessage = Ping | Delay | Rename | ChatMessage
+
+# Message types each endpoint accepts; its consumer dispatches each to `on_<type>`.
 PING_ENDPOINT = frozenset({"ping"})
+PUBLIC_ENDPOINT = frozenset({"ping", "delay", "rename"})
+CHAT_ENDPOINT = frozenset({"message"})
+PRESENCE_ENDPOINT: frozenset[str] = frozenset()
 
 
 def parse_client_frame(text: str | None, accepts: frozenset[str], max_bytes: int) -> ClientMessage:
@@ -58,9 +89,19 @@ def parse_client_frame(text: str | None, accepts: frozenset[str], max_bytes: int
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", 'every frame needs a "type" string')
     if kind not in accepts:
-        expected = ", ".join(sorted(accepts))
+        expected = ", ".join(sorted(accepts)) or "nothing (this endpoint only sends)"
         raise ProtocolError("unknown_type", f"{kind[:40]!r} is not a message type here; expected: {expected}")
     return _PARSERS[kind](frame)
+
+
+def is_valid_room(name: str) -> bool:
+    """Room names are [a-z0-9_-]{1,64}: safe in URLs, group names and Redis keys."""
+    return ROOM_PATTERN.fullmatch(name) is not None
+
+
+def clean_name(raw: object) -> str:
+    """A display name as stored and shown: trimmed, 1-32 characters, no control characters."""
+    return _text(raw, "name", NAME_MAX_CHARS, _CONTROL)
 
 
 def _decode_json(text: str) -> dict[str, Any]:
@@ -84,7 +125,22 @@ def _parse_ping(frame: dict[str, Any]) -> Ping:
     )
 
 
-_PARSERS = {"ping": _parse_ping}
+def _parse_delay(frame: dict[str, Any]) -> Delay:
+    delay = _optional_number(frame, "delay_ms", 0, DELAY_MAX_MS)
+    if delay is None:
+        raise ProtocolError("bad_message", f'"delay_ms" must be a number from 0 to {DELAY_MAX_MS}')
+    return Delay(delay_ms=delay)
+
+
+def _parse_rename(frame: dict[str, Any]) -> Rename:
+    return Rename(name=clean_name(frame.get("name")))
+
+
+def _parse_chat_message(frame: dict[str, Any]) -> ChatMessage:
+    return ChatMessage(text=_text(frame.get("text"), "text", CHAT_TEXT_MAX_CHARS, _CONTROL_BUT_LINES))
+
+
+_PARSERS = {"ping": _parse_ping, "delay": _parse_delay, "rename": _parse_rename, "message": _parse_chat_message}
 
 
 def _integer(frame: dict[str, Any], field: str, low: int, high: int) -> int:
@@ -106,6 +162,17 @@ def _optional_number(frame: dict[str, Any], field: str, low: float, high: float)
     return value
 
 
+def _text(value: object, field: str, max_chars: int, forbidden: re.Pattern[str]) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError("bad_message", f'"{field}" must be a string')
+    text = value.strip()
+    if not 1 <= len(text) <= max_chars:
+        raise ProtocolError("bad_message", f'"{field}" must be 1 to {max_chars} characters after trimming')
+    if forbidden.search(text):
+        raise ProtocolError("bad_message", f'"{field}" must not contain control characters')
+    return text
+
+
 # ---------------------------------------------------------------- server → client
 
 
@@ -122,7 +189,49 @@ class ErrorFrame(TypedDict):
     detail: str
 
 
-def encode(frame: dict[str, Any]) -> str:
+class BoardRow(TypedDict):
+    """One client on the public board."""
+
+    id: str
+    name: str
+    delay_ms: float | None
+    median_ms: float | None
+    jitter_ms: float | None
+    connected_at: float
+
+
+class Arrival(TypedDict):
+    id: str
+    name: str
+    connected_at: float
+
+
+class BoardSummary(TypedDict):
+    count: int
+    min_ms: float | None
+    median_ms: float | None
+    p95_ms: float | None
+    max_ms: float | None
+
+
+class ChatMessageShape(TypedDict):
+    id: str
+    room: str
+    author: str
+    text: str
+    sent_at: float
+
+
+class UserStatus(TypedDict):
+    username: str
+    online: bool
+    last_seen: float | None
+    # Grows with every change of this user's status: a client drops an event whose version
+    # is not newer than the one it has, so a late message cannot show a stale status.
+    version: int
+
+
+def encode(frame: Mapping[str, Any]) -> str:
     """Compact JSON text for the wire."""
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
@@ -135,3 +244,41 @@ def pong_frame(ping: Ping, server_time: float) -> str:
 def error_frame(code: ErrorCode, detail: str) -> str:
     frame: ErrorFrame = {"type": "error", "code": code, "detail": detail}
     return encode(frame)
+
+
+def welcome_frame(you: Arrival, clients: list[BoardRow], total: int) -> str:
+    return encode(
+        {"type": "welcome", "you": {"id": you["id"], "name": you["name"]}, "clients": clients, "total": total}
+    )
+
+
+def delays_frame(clients: list[BoardRow], total: int, summary: BoardSummary) -> str:
+    return encode({"type": "delays", "clients": clients, "total": total, "summary": summary})
+
+
+def connect_frame(arrivals: list[Arrival]) -> str:
+    return encode({"type": "connect", "clients": arrivals})
+
+
+def disconnect_frame(ids: list[str]) -> str:
+    return encode({"type": "disconnect", "ids": ids})
+
+
+def rename_frame(client_id: str, name: str) -> str:
+    return encode({"type": "rename", "id": client_id, "name": name})
+
+
+def history_frame(room: str, messages: list[ChatMessageShape]) -> str:
+    return encode({"type": "history", "room": room, "messages": messages})
+
+
+def message_frame(message: ChatMessageShape) -> str:
+    return encode({"type": "message", "message": message})
+
+
+def presence_frame(users: list[UserStatus]) -> str:
+    return encode({"type": "presence", "users": users})
+
+
+def status_frame(status: UserStatus) -> str:
+    return encode({"type": "status", **status})

@@ -10,6 +10,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from shared.env import env_bool, env_float, env_int, env_list, env_str
+from shared.layers import channel_layer_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "web.middleware.ensure_display_name",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -108,18 +110,18 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Every key the app writes starts with this, so one Redis can serve several deployments.
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "ping")
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # redis-py 8 made 5 s the default socket_timeout, which kills the layer's idle
-            # blocking receive() every 5 s (sockets closed with 1011). The layer's own
-            # BZPOPMIN timeout bounds each call, so the socket needs no timeout of its own.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 2}],
-            "prefix": f"{REDIS_KEY_PREFIX}:layer",
-        },
-    },
-}
+CHANNEL_LAYER = env_str("CHANNEL_LAYER", "redis")
+CHANNEL_LAYERS = {"default": channel_layer_settings(CHANNEL_LAYER, REDIS_URL, REDIS_KEY_PREFIX)}
+
+# ---------------------------------------------------------------- liveness of connections
+# Every worker refreshes its connections' entries in Redis (board rows, room members,
+# presence) each heartbeat; an entry not refreshed for the TTL expires. So a worker killed
+# without running disconnect() leaves no ghost after TTL + one sweep (at most ~35 s), and a
+# Redis restart is repaired by the next heartbeat.
+LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+LIVE_TTL_SECONDS = env_float("LIVE_TTL_SECONDS", 30.0, minimum=0.3)
+if LIVE_TTL_SECONDS < 2 * LIVE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("LIVE_TTL_SECONDS must be at least twice LIVE_HEARTBEAT_SECONDS")
 
 # ---------------------------------------------------------------- WebSocket limits (docs/protocol.md)
 # Frames over this get a `too_large` error and are dropped. The largest honest frame is a

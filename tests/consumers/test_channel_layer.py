@@ -1,16 +1,15 @@
 """The channel layer as configured in shared/settings.py, against a real redis-server."""
 
 import asyncio
-import copy
 
-from django.conf import settings
 from django.utils.module_loading import import_string
+
+from shared.layers import channel_layer_settings
 
 
 async def test_an_idle_receive_outlives_redis_py_default_socket_timeout(redis_server):
     """redis-py 8 times sockets out after 5 s; our layer config must keep a 7 s idle receive alive."""
-    config = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
-    config["CONFIG"]["hosts"][0]["address"] = redis_server.url
+    config = channel_layer_settings("redis", redis_server.url, "test")
     layer = import_string(config["BACKEND"])(**config["CONFIG"])
     channel = await layer.new_channel()
     waiting = asyncio.create_task(layer.receive(channel))

@@ -93,3 +93,92 @@ def test_pong_echoes_seq_and_sent_at_and_adds_server_time():
 def test_error_frame_has_type_code_and_detail():
     """Error frames follow the shape every endpoint shares."""
     assert json.loads(error_frame("bad_json", "nope")) == {"type": "error", "code": "bad_json", "detail": "nope"}
+
+
+# ---------------------------------------------------------------- public board, chat, presence
+
+from shared.protocol import (  # noqa: E402 - grouped with the tests that use them
+    CHAT_ENDPOINT,
+    PRESENCE_ENDPOINT,
+    PUBLIC_ENDPOINT,
+    ChatMessage,
+    Delay,
+    Rename,
+    is_valid_room,
+)
+
+
+def parse_on(accepts, frame):
+    return parse_client_frame(json.dumps(frame), accepts, 64 * 1024)
+
+
+def refusal_on(accepts, frame) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        parse_on(accepts, frame)
+    return caught.value
+
+
+@pytest.mark.parametrize("delay", [0, 0.25, 60000])
+def test_a_delay_report_in_range_is_accepted(delay):
+    """0 to 60000 ms inclusive."""
+    assert parse_on(PUBLIC_ENDPOINT, {"type": "delay", "delay_ms": delay}) == Delay(delay_ms=delay)
+
+
+@pytest.mark.parametrize("delay", [None, -0.1, 60000.5, "12", True])
+def test_a_delay_report_out_of_range_or_of_the_wrong_type_is_bad_message(delay):
+    """Missing, negative, over a minute or not a number."""
+    assert refusal_on(PUBLIC_ENDPOINT, {"type": "delay", "delay_ms": delay}).code == "bad_message"
+
+
+def test_a_rename_is_trimmed():
+    """Surrounding spaces are not part of a name."""
+    assert parse_on(PUBLIC_ENDPOINT, {"type": "rename", "name": "  Ada  "}) == Rename(name="Ada")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 33, "a\nb", "nul\x00", 5, None])
+def test_a_name_that_is_empty_too_long_or_has_control_characters_is_refused(name):
+    """1-32 characters after trimming, printable only."""
+    assert refusal_on(PUBLIC_ENDPOINT, {"type": "rename", "name": name}).code == "bad_message"
+
+
+def test_a_name_of_32_characters_with_markup_is_kept_as_text():
+    """Markup is not refused here: it is escaped wherever it is shown."""
+    name = "<script>alert(1)</script>" + "x" * 7
+    assert parse_on(PUBLIC_ENDPOINT, {"type": "rename", "name": name}).name == name
+
+
+def test_a_chat_message_keeps_its_line_breaks_but_not_its_outer_spaces():
+    """Multi-line messages are fine; trimming still applies."""
+    assert parse_on(CHAT_ENDPOINT, {"type": "message", "text": " a\nb "}) == ChatMessage(text="a\nb")
+
+
+@pytest.mark.parametrize("text", ["", " \n\t ", "x" * 2001, "bell\x07", "nul\x00", ["hi"]])
+def test_an_empty_overlong_or_control_laden_chat_message_is_bad_message(text):
+    """1-2000 characters after trimming, no control characters but line breaks and tabs."""
+    assert refusal_on(CHAT_ENDPOINT, {"type": "message", "text": text}).code == "bad_message"
+
+
+def test_a_2000_character_message_in_four_byte_characters_fits_the_default_frame_limit():
+    """The largest honest chat frame stays under WS_MAX_FRAME_BYTES (16 KiB)."""
+    text = "😀" * 2000
+    frame = json.dumps({"type": "message", "text": text}, ensure_ascii=False)
+    assert parse_client_frame(frame, CHAT_ENDPOINT, 16 * 1024).text == text
+
+
+def test_the_presence_endpoint_accepts_no_messages_and_says_so():
+    """Presence only sends; anything a client sends is unknown_type."""
+    error = refusal_on(PRESENCE_ENDPOINT, {"type": "ping", "seq": 1})
+    assert error.code == "unknown_type"
+    assert "only sends" in error.detail
+
+
+@pytest.mark.parametrize("room", ["lobby", "a", "team-7_x", "z" * 64])
+def test_room_names_of_lowercase_ascii_digits_dash_and_underscore_are_valid(room):
+    """The room alphabet of DESIGN §4."""
+    assert is_valid_room(room)
+
+
+@pytest.mark.parametrize("room", ["", "Lobby", "a b", "z" * 65, "café", "\uff4cobby", "lobby\n", "../x", "١٢"])
+def test_other_room_names_are_invalid_including_unicode_lookalikes(room):
+    """Uppercase, spaces, over 64, non-ASCII letters and digits, trailing newline."""
+    assert not is_valid_room(room)

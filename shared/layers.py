@@ -1,0 +1,29 @@
+"""The channel layer configuration, as a function so tests can build the same layer on their own
+Redis. Daphne workers pass events to each other through it, one channel per worker process
+(ws/runtime.py), never one per socket. Both layers work; docs/benchmarks.md has the numbers
+behind the default."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+BACKENDS = {
+    "redis": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+
+
+def channel_layer_settings(kind: str, redis_url: str, prefix: str) -> dict:
+    """One CHANNEL_LAYERS entry for `kind` ("redis" or "pubsub")."""
+    if kind not in BACKENDS:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER must be one of {sorted(BACKENDS)}, not {kind!r}")
+    # redis-py 8 made 5 s the default socket_timeout, which kills the layer's idle blocking
+    # receive() every 5 s (sockets closed with 1011). The layer's own BZPOPMIN timeout bounds
+    # each call, so the socket needs no timeout of its own.
+    host = {"address": redis_url, "socket_timeout": None, "socket_connect_timeout": 2}
+    config = {"hosts": [host], "prefix": f"{prefix}:layer"}
+    if kind == "redis":
+        # A worker re-joins its groups every heartbeat; a dead worker's membership lapses
+        # after this instead of the default day.
+        config["group_expiry"] = 60
+        # One channel per worker process carries every event for its sockets.
+        config["capacity"] = 1000
+    return {"BACKEND": BACKENDS[kind], "CONFIG": config}

@@ -1,0 +1,1 @@
+"""`make bench`: the app against a minimal echo consumer on the same nginx and Daphne, one run."""

@@ -1,0 +1,68 @@
+"""Runs every scenario against one fresh stack, prints a table and writes bench-results.json."""
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+
+import psutil
+
+from shared.stack import REPO
+from tests.bench import ping
+from tests.conftest import start_stack, stop_stack
+
+SCENARIOS = [ping.run]
+RESULTS = REPO / "bench-results.json"
+# Sequential pings arrive thousands a second, far over the per-connection limit meant for
+# pages; the limiter still runs on every frame, so its cost stays in the figures.
+BENCH_ENV = {"WS_ASGI_APP": "tests.bench.asgi:application", "WS_RATE_PER_SECOND": "1000000", "WS_RATE_BURST": "1000000"}
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def print_result(result: dict) -> None:
+    print(f"\n== {result['scenario']}")
+    for key, value in result.items():
+        if key != "scenario":
+            print(f"  {key:<22} {json.dumps(value)}")
+
+
+async def run_all(stack) -> list[dict]:
+    results = []
+    for scenario in SCENARIOS:
+        started = time.monotonic()
+        result = await scenario(stack)
+        result["seconds"] = round(time.monotonic() - started, 1)
+        print_result(result)
+        results.append(result)
+    return results
+
+
+def main() -> int:
+    # SIGTERM (a timeout, Ctrl-C from make) must still stop the stack in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stack = start_stack(**BENCH_ENV)
+    try:
+        results = asyncio.run(run_all(stack))
+    finally:
+        stop_stack(stack)
+    report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "results": results}
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    missed = [r["scenario"] for r in results if r.get("met") is False]
+    print(f"\nwrote {RESULTS.name}; targets missed: {missed or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Small helpers shared by the benchmark scenarios."""
+
+import asyncio
+import json
+import time
+
+from shared.stats import percentile
+
+# An answer slower than this means something is broken, not slow: fail instead of hanging.
+ANSWER_TIMEOUT = 10
+
+
+def percentiles_ms(samples_ns: list[int]) -> dict[str, float]:
+    ordered = sorted(ns / 1e6 for ns in samples_ns)
+    return {f"p{p}": round(percentile(ordered, p), 3) for p in (50, 90, 99)}
+
+
+async def sequential_round_trips(socket, count: int, frame_for) -> list[int]:
+    """Send one frame, wait for its answer, repeat: round trip times in nanoseconds."""
+    samples = []
+    for seq in range(count):
+        text = json.dumps(frame_for(seq))
+        started = time.perf_counter_ns()
+        await socket.send(text)
+        await asyncio.wait_for(socket.recv(), ANSWER_TIMEOUT)
+        samples.append(time.perf_counter_ns() - started)
+    return samples

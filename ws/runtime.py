@@ -1,0 +1,178 @@
+"""The per-process runtime of a Daphne worker: cross-process fan-out and periodic jobs.
+
+An event crosses Redis once per worker process, not once per socket: each process has one
+channel-layer channel, joins a group per topic that any of its sockets follows, and sends
+the same bytes to each local follower. A broadcast to N sockets on W workers costs W layer
+deliveries and N local writes of one pre-serialized frame.
+
+Periodic jobs (heartbeats, sweeps, board ticks) run here too and survive Redis outages: a
+failing job is logged once when it starts failing and once when it recovers.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, Protocol
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from shared.redis import REDIS_DOWN
+
+log = logging.getLogger(__name__)
+
+# After a failed layer receive (Redis down), wait this long before trying again.
+RECEIVE_RETRY_SECONDS = 0.5
+# A socket's first follow of a topic waits this long at most for the group join: enough for a
+# healthy Redis, short enough that an outage does not hold up the handshake (the join goes on).
+JOIN_WAIT_SECONDS = 0.5
+
+
+class Socket(Protocol):
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False): ...
+
+
+def group_name(topic: str) -> str:
+    """Channels group names are ASCII [a-zA-Z0-9._-] under 100 characters; topics are too."""
+    return f"{settings.REDIS_KEY_PREFIX}.{topic}"
+
+
+class Runtime:
+    _by_loop: ClassVar["weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime]"] = weakref.WeakKeyDictionary()
+
+    def __init__(self, layer=None):
+        self.layer = layer or get_channel_layer()
+        self.channel: str | None = None
+        self._followers: dict[str, set[Socket]] = defaultdict(set)
+        self._tasks: set[asyncio.Task] = set()
+        self._failing: set[str] = set()
+        self._started = False
+
+    @classmethod
+    def current(cls) -> "Runtime":
+        """The runtime of the running event loop (one per Daphne worker process)."""
+        loop = asyncio.get_running_loop()
+        runtime = cls._by_loop.get(loop)
+        if runtime is None:
+            runtime = cls._by_loop[loop] = cls()
+        return runtime
+
+    # ------------------------------------------------------------ fan-out
+
+    async def follow(self, topic: str, socket: Socket) -> None:
+        """Deliver every frame published to `topic`, from any process, to this socket.
+
+        Never waits for Redis: while the process channel is not open yet (Redis down), the
+        topic is joined as soon as it opens.
+        """
+        self._start()
+        first = not self._followers[topic]
+        self._followers[topic].add(socket)
+        if first and self.channel is not None:
+            join = self._spawn(self._guarded(f"join {topic}", self.layer.group_add(group_name(topic), self.channel)))
+            await asyncio.wait({join}, timeout=JOIN_WAIT_SECONDS)
+
+    def unfollow(self, topic: str, socket: Socket) -> None:
+        followers = self._followers.get(topic)
+        if followers is None:
+            return
+        followers.discard(socket)
+        if not followers:
+            del self._followers[topic]
+            if self.channel is not None:
+                self._spawn(self._guarded(f"leave {topic}", self.layer.group_discard(group_name(topic), self.channel)))
+
+    def followers(self, topic: str) -> frozenset[Socket]:
+        """This process's sockets that follow `topic`."""
+        return frozenset(self._followers.get(topic, ()))
+
+    async def publish(self, topic: str, text: str) -> None:
+        """Send a serialized frame to every follower of `topic` in every process.
+
+        Raises one of REDIS_DOWN when the layer cannot be reached: the caller decides
+        whether that loses anything (chat messages are already stored by then).
+        """
+        await self.layer.group_send(group_name(topic), {"type": "runtime.frame", "topic": topic, "text": text})
+
+    async def send_local(self, topic: str, text: str) -> None:
+        """Write one frame to each of this process's followers of `topic`."""
+        for socket in tuple(self._followers.get(topic, ())):
+            try:
+                await socket.send(text_data=text)
+            except Exception:  # a socket closing mid-send must not stop the others
+                log.debug("dropped a frame for a closing socket", exc_info=True)
+
+    # ------------------------------------------------------------ periodic jobs
+
+    def every(self, seconds: float, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` every `seconds` for the life of the process."""
+        self._spawn(self._repeat(seconds, name, job))
+
+    async def _repeat(self, seconds: float, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self._guarded(name, job())
+
+    async def _guarded(self, name: str, work: Awaitable[None]) -> bool:
+        """Await `work`; a Redis outage or a bug is logged (once per outage), never raised."""
+        try:
+            await work
+        except REDIS_DOWN as error:
+            if name not in self._failing:
+                self._failing.add(name)
+                log.warning("%s: Redis unavailable (%s); retrying quietly until it is back", name, error)
+            return False
+        except Exception:
+            log.exception("%s failed", name)
+            return False
+        if name in self._failing:
+            self._failing.discard(name)
+            log.warning("%s: Redis is back", name)
+        return True
+
+    # ------------------------------------------------------------ the process channel
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._spawn(self._run())
+
+    async def _run(self) -> None:
+        while not await self._guarded("open the process channel", self._open_channel()):  # noqa: ASYNC110 - retry loop
+            await asyncio.sleep(RECEIVE_RETRY_SECONDS)
+        await self._guarded("join groups", self._rejoin_groups())
+        # Group membership lives in Redis with an expiry: renewing it every heartbeat keeps
+        # it, restores it after a Redis restart, and lets a dead worker's membership lapse.
+        self.every(settings.LIVE_HEARTBEAT_SECONDS, "renew group membership", self._rejoin_groups)
+        await self._receive_forever()
+
+    async def _open_channel(self) -> None:
+        self.channel = await self.layer.new_channel()
+
+    async def _rejoin_groups(self) -> None:
+        for topic in tuple(self._followers):
+            await self.layer.group_add(group_name(topic), self.channel)
+
+    async def _receive_forever(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except REDIS_DOWN:
+                await asyncio.sleep(RECEIVE_RETRY_SECONDS)
+                continue
+            await self.send_local(message["topic"], message["text"])
+
+    def _spawn(self, work: Awaitable) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(work)
+        # The loop keeps only weak references to tasks: hold them so none is collected mid-run.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        """Cancel every task (tests; Daphne simply exits)."""
+        for task in tuple(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
