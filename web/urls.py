@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.urls import path
 
-from web import views
+from web.views import health, pages
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("private/", views.private, name="private"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", pages.home, name="home"),
+    path("private/", pages.private, name="private"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

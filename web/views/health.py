@@ -1,27 +1,10 @@
+"""/healthz for nginx, compose and `make up`: can this process reach its stores?"""
+
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from shared.redis import redis_client
-
-# What the private page's client needs (web/static/js/private.js reads it via json_script).
-PRIVATE_PAGE_CONFIG = {
-    "ws_path": "/ws/ping/",
-    # A pong later than this counts as lost: far above any real round trip, well under
-    # Daphne's 30 s ping timeout so a dead socket shows as lost pings first.
-    "lost_after_ms": 5000,
-    "intervals_ms": [250, 500, 1000, 2000, 5000],
-    "default_interval_ms": 1000,
-}
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html")
-
-
-def private(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/private.html", {"config": PRIVATE_PAGE_CONFIG})
 
 
 @never_cache
