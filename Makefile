@@ -3,6 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help run up down status test lint format bench clean
 
+# Settings from .env (see .env.example), for the stack and the tests alike.
+ifneq (,$(wildcard .env))
+include .env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' .env)
+endif
+
 PORT ?= 8000
 VENV := .venv
 PY := $(VENV)/bin/python

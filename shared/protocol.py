@@ -214,6 +214,14 @@ class BoardSummary(TypedDict):
     max_ms: float | None
 
 
+class Histogram(TypedDict):
+    """Everyone's current delay in buckets: counts[i] clients had edges_ms[i] <= delay < edges_ms[i+1]
+    (the last bucket is open-ended). Lets a page chart the whole board when it shows only 200 rows."""
+
+    edges_ms: list[float]
+    counts: list[int]
+
+
 class ChatMessageShape(TypedDict):
     id: str
     room: str
@@ -246,14 +254,16 @@ def error_frame(code: ErrorCode, detail: str) -> str:
     return encode(frame)
 
 
-def welcome_frame(you: Arrival, clients: list[BoardRow], total: int) -> str:
-    return encode(
-        {"type": "welcome", "you": {"id": you["id"], "name": you["name"]}, "clients": clients, "total": total}
-    )
+def welcome_frame(you: Arrival, clients_json: str, total: int) -> str:
+    """`clients_json` is the rows as a JSON array, already serialized (see shared/board.py)."""
+    you_json = encode({"id": you["id"], "name": you["name"]})
+    return f'{{"type":"welcome","you":{you_json},"clients":{clients_json},"total":{total}}}'
 
 
-def delays_frame(clients: list[BoardRow], total: int, summary: BoardSummary) -> str:
-    return encode({"type": "delays", "clients": clients, "total": total, "summary": summary})
+def delays_frame(clients_json: str, total: int, summary: BoardSummary, histogram: Histogram) -> str:
+    """The board as one client needs it; the rows come pre-serialized, once per snapshot."""
+    tail = encode({"total": total, "summary": summary, "histogram": histogram})
+    return f'{{"type":"delays","clients":{clients_json},{tail[1:]}'
 
 
 def connect_frame(arrivals: list[Arrival]) -> str:

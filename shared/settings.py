@@ -86,6 +86,23 @@ TEMPLATES = [
     },
 ]
 
+# ---------------------------------------------------------------- accounts (web/views/accounts.py)
+LOGIN_URL = "/accounts/login/"
+# Signing in is mostly for presence, so that is where a sign-in without `next` lands.
+LOGIN_REDIRECT_URL = "/users/"
+LOGOUT_REDIRECT_URL = "/"
+# Django's recommended four: at least 8 characters, not like the username, not a common
+# password, not all digits.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
 # ---------------------------------------------------------------- database
 RUN_DIR = Path(env_str("RUN_DIR", str(BASE_DIR / ".run")))
 DATABASES = {
@@ -122,6 +139,17 @@ LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
 LIVE_TTL_SECONDS = env_float("LIVE_TTL_SECONDS", 30.0, minimum=0.3)
 if LIVE_TTL_SECONDS < 2 * LIVE_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("LIVE_TTL_SECONDS must be at least twice LIVE_HEARTBEAT_SECONDS")
+
+# ---------------------------------------------------------------- presence (shared/presence.py)
+# Going offline is announced only this long after a user's last socket closes: a reload or a
+# move to another page closes one socket and opens the next well within a second, and must not
+# flicker offline/online; 3 s also covers a slow reload without making a real leave feel late.
+# Coming online is announced at once. A crashed worker's sockets count until LIVE_TTL_SECONDS.
+PRESENCE_GRACE_SECONDS = env_float("PRESENCE_GRACE_SECONDS", 3.0)
+# How often each worker looks for users whose grace or expiry has passed, so an offline is
+# announced at most this late: grace + sweep (3-4 s) after the last tab closes, and at most
+# LIVE_TTL_SECONDS + sweep (31 s) after a worker is killed.
+PRESENCE_SWEEP_SECONDS = env_float("PRESENCE_SWEEP_SECONDS", 1.0, minimum=0.1)
 
 # ---------------------------------------------------------------- WebSocket limits (docs/protocol.md)
 # Frames over this get a `too_large` error and are dropped. The largest honest frame is a

@@ -13,6 +13,12 @@ import redis
 from shared.stack import Stack, free_port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in this thread
+    once the session's browser starts, and no asyncio test could run after that."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 class RedisServer:
     """A redis-server of the tests' own on a free port, which fault tests may stop and start."""
 

@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import path
 
-from web.views import health, pages
+from web.views import health, pages, public
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("private/", pages.private, name="private"),
+    path("public/", public.public, name="public"),
+    path("api/public/", public.public_api, name="public-api"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

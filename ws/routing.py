@@ -3,10 +3,12 @@
 from django.urls import path, re_path
 
 from ws.consumers.ping import PingConsumer
+from ws.consumers.public import PublicConsumer
 from ws.consumers.refuse import RefuseConsumer
 
 websocket_urlpatterns = [
     path("ws/ping/", PingConsumer.as_asgi()),
+    path("ws/public/", PublicConsumer.as_asgi()),
     # Last: any other path is refused at the handshake instead of raising in the router.
     re_path(r"", RefuseConsumer.as_asgi()),
 ]

@@ -14,7 +14,7 @@ import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -34,6 +34,9 @@ class Socket(Protocol):
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False): ...
 
 
+Service = TypeVar("Service")
+
+
 def group_name(topic: str) -> str:
     """Channels group names are ASCII [a-zA-Z0-9._-] under 100 characters; topics are too."""
     return f"{settings.REDIS_KEY_PREFIX}.{topic}"
@@ -49,6 +52,7 @@ class Runtime:
         self._tasks: set[asyncio.Task] = set()
         self._failing: set[str] = set()
         self._started = False
+        self._services: dict[type, object] = {}
 
     @classmethod
     def current(cls) -> "Runtime":
@@ -58,6 +62,13 @@ class Runtime:
         if runtime is None:
             runtime = cls._by_loop[loop] = cls()
         return runtime
+
+    def service(self, kind: type[Service], make: Callable[["Runtime"], Service]) -> Service:
+        """This process's one instance of `kind` (the board, chat rooms, presence), made on first use."""
+        found = self._services.get(kind)
+        if found is None:
+            found = self._services[kind] = make(self)
+        return found
 
     # ------------------------------------------------------------ fan-out
 
@@ -164,6 +175,10 @@ class Runtime:
                 continue
             await self.send_local(message["topic"], message["text"])
 
+    def spawn(self, work: Awaitable) -> asyncio.Task:
+        """Run `work` in the background, held until done and cancelled by `stop()`."""
+        return self._spawn(work)
+
     def _spawn(self, work: Awaitable) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(work)
         # The loop keeps only weak references to tasks: hold them so none is collected mid-run.
@@ -173,6 +188,10 @@ class Runtime:
 
     async def stop(self) -> None:
         """Cancel every task (tests; Daphne simply exits)."""
-        for task in tuple(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Cancelled again until done: on Python 3.11, asyncio.wait_for (which redis-py wraps
+        # around every send) drops a cancellation that races with the send finishing
+        # (CPython gh-86296), and a periodic job would then run on for ever.
+        while self._tasks:
+            for task in tuple(self._tasks):
+                task.cancel()
+            await asyncio.wait(tuple(self._tasks), timeout=0.1)

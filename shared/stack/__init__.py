@@ -108,7 +108,8 @@ class Stack:
             "NGINX_PORT": str(self.port),
             "NGINX_USER": getpass.getuser(),
             "NGINX_RUN_DIR": str(self.run_dir),
-            "STATIC_ROOT": env.get("STATIC_ROOT", str(REPO / ".run" / "static")),
+            # The same default as shared/settings.py: RUN_DIR/static.
+            "STATIC_ROOT": env.get("STATIC_ROOT") or str(Path(env.get("RUN_DIR", REPO / ".run")) / "static"),
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
             "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",

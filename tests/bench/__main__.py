@@ -12,14 +12,12 @@ from datetime import UTC, datetime
 import psutil
 
 from shared.stack import REPO
-from tests.bench import ping
+from tests.bench import board, ping
+from tests.bench.measure import BENCH_STACK_ENV
 from tests.conftest import start_stack, stop_stack
 
-SCENARIOS = [ping.run]
+SCENARIOS = [ping.run, board.run]
 RESULTS = REPO / "bench-results.json"
-# Sequential pings arrive thousands a second, far over the per-connection limit meant for
-# pages; the limiter still runs on every frame, so its cost stays in the figures.
-BENCH_ENV = {"WS_ASGI_APP": "tests.bench.asgi:application", "WS_RATE_PER_SECOND": "1000000", "WS_RATE_BURST": "1000000"}
 
 
 def machine() -> dict:
@@ -52,7 +50,7 @@ async def run_all(stack) -> list[dict]:
 def main() -> int:
     # SIGTERM (a timeout, Ctrl-C from make) must still stop the stack in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stack = start_stack(**BENCH_ENV)
+    stack = start_stack(**BENCH_STACK_ENV)
     try:
         results = asyncio.run(run_all(stack))
     finally:

@@ -2,6 +2,7 @@
 // the figures, a live chart, a histogram and downloads. Nothing measured here leaves the browser.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { Pinger } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
 import { SortedSamples, percentile } from './stats.js';
 
@@ -44,55 +45,12 @@ function recordPing(ping, delayMs) {
 
 // ---------------------------------------------------------------- pinging
 
-// One ping in flight at a time, so a slow answer never queues more pings behind it and every
-// delay measures the path rather than our own backlog.
-let nextSeq = 1;
-let inFlight = null; // {seq, startedAt, sentAtMs, lostTimer}
-let lastSendAt = null; // performance.now() of the latest send; null until the socket opens
-let sendTimer = null;
-let intervalMs = config.default_interval_ms;
-let paused = false;
-
 let socket; // opened at the bottom, once the controls and charts exist
-
-function canPing() {
-  return !paused && socket.isOpen && inFlight === null;
-}
-
-// The next ping goes `intervalMs` after the previous send, and only once that one resolved.
-function scheduleNextPing() {
-  clearTimeout(sendTimer);
-  sendTimer = null;
-  if (!canPing()) return;
-  const due = lastSendAt === null ? 0 : lastSendAt + intervalMs - performance.now();
-  sendTimer = setTimeout(sendPing, Math.max(0, due));
-}
-
-function sendPing() {
-  sendTimer = null;
-  if (!canPing()) return;
-  const seq = nextSeq;
-  const startedAt = performance.now();
-  const sentAtMs = performance.timeOrigin + startedAt;
-  if (!socket.send({ type: 'ping', seq, sent_at: sentAtMs })) return;
-  nextSeq += 1;
-  lastSendAt = startedAt;
-  const lostTimer = setTimeout(() => resolvePing(null), config.lost_after_ms);
-  inFlight = { seq, startedAt, sentAtMs, lostTimer };
-}
-
-function resolvePing(delayMs) {
-  const ping = inFlight;
-  inFlight = null;
-  clearTimeout(ping.lostTimer);
-  recordPing(ping, delayMs);
-  scheduleNextPing();
-}
+let pinger;
 
 function onMessage(message, receivedAt) {
   if (message.type === 'pong') {
-    // A pong for any other seq answers a ping already counted as lost.
-    if (inFlight !== null && message.seq === inFlight.seq) resolvePing(receivedAt - inFlight.startedAt);
+    pinger.onPong(message, receivedAt);
   } else if (message.type === 'error') {
     console.warn(`server refused a frame: ${message.code}: ${message.detail}`);
   }
@@ -100,14 +58,7 @@ function onMessage(message, receivedAt) {
 
 function onStateChange(state) {
   renderState(byId('conn-state'), state);
-  if (state.name === 'open') {
-    lastSendAt = null; // start measuring at once on every (re)connect
-    scheduleNextPing();
-    return;
-  }
-  clearTimeout(sendTimer);
-  // The answer to a ping in flight cannot arrive on a new socket: it is lost.
-  if (inFlight !== null) resolvePing(null);
+  pinger.onStateChange(state);
 }
 
 // ---------------------------------------------------------------- controls
@@ -115,20 +66,15 @@ function onStateChange(state) {
 function setUpControls() {
   const pause = byId('pause');
   pause.addEventListener('click', () => {
-    paused = !paused;
-    pause.textContent = paused ? 'Resume' : 'Pause';
-    pause.setAttribute('aria-pressed', String(paused));
-    if (paused) clearTimeout(sendTimer);
-    else scheduleNextPing();
+    pinger.setPaused(!pinger.paused);
+    pause.textContent = pinger.paused ? 'Resume' : 'Pause';
+    pause.setAttribute('aria-pressed', String(pinger.paused));
   });
   const interval = byId('interval');
   for (const ms of config.intervals_ms) {
-    interval.append(new Option(intervalLabel(ms), String(ms), false, ms === intervalMs));
+    interval.append(new Option(intervalLabel(ms), String(ms), false, ms === config.default_interval_ms));
   }
-  interval.addEventListener('change', () => {
-    intervalMs = Number(interval.value);
-    scheduleNextPing();
-  });
+  interval.addEventListener('change', () => pinger.setInterval(Number(interval.value)));
   byId('download-csv').addEventListener('click', () => download('csv', 'text/csv', samplesCsv()));
   byId('download-json').addEventListener('click', () => download('json', 'application/json', samplesJson()));
 }
@@ -158,7 +104,7 @@ function samplesJson() {
   }));
   const summary = { ...delays.summary(), lost: lostCount };
   for (const [name, value] of Object.entries(summary)) summary[name] = value === null ? null : roundTo3(value);
-  const document_ = { exported_at: Date.now(), interval_ms: intervalMs, samples, summary };
+  const document_ = { exported_at: Date.now(), interval_ms: pinger.intervalMs, samples, summary };
   return JSON.stringify(document_, null, 2);
 }
 
@@ -315,3 +261,8 @@ setUpControls();
 createCharts();
 renderFigures();
 socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
+pinger = new Pinger(socket, {
+  intervalMs: config.default_interval_ms,
+  lostAfterMs: config.lost_after_ms,
+  onResult: recordPing,
+});

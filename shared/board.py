@@ -1,0 +1,322 @@
+"""The public board: every connected client's delay, kept in Redis for all workers and Gunicorn.
+
+Redis holds two keys under the app prefix:
+- `board:live`, a LiveSet of client ids (heartbeat-refreshed, so a dead worker's clients expire);
+- `board:rows`, a hash of client id -> the row as wire JSON (BoardRow).
+
+Nothing here is O(N) per event: a delay report touches one local row; the O(N) work, reading
+the board and serializing its rows, happens once per snapshot per worker, and every client's
+answer is spliced from those pre-serialized rows.
+"""
+
+import json
+import secrets
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import redis
+import redis.asyncio
+
+from shared.liveset import LiveSet
+from shared.protocol import (
+    Arrival,
+    BoardRow,
+    BoardSummary,
+    Histogram,
+    connect_frame,
+    delays_frame,
+    disconnect_frame,
+    encode,
+    rename_frame,
+    welcome_frame,
+)
+from shared.redis import key
+from shared.stats import jitter, percentile
+
+# A `delays` answer lists at most this many rows (the sender's own always among them).
+MAX_ROWS = 200
+# A client's median and jitter cover its last this-many reports (5 minutes at 1 a second).
+CLIENT_WINDOW = 300
+# Bucket edges for the distribution of everyone's delay, in ms (roughly 1-2-5 steps).
+HISTOGRAM_EDGES_MS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+
+
+def new_client_id() -> str:
+    """Opaque, unguessable, short: it is sent to every client on the board."""
+    return secrets.token_urlsafe(6)
+
+
+def now_ms() -> float:
+    return round(time.time() * 1000)
+
+
+# ---------------------------------------------------------------- one client's figures
+
+
+@dataclass
+class ClientDelays:
+    """One client's recent delay reports, and the row they make."""
+
+    id: str
+    name: str
+    connected_at: float
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
+
+    def record(self, delay_ms: float) -> None:
+        self.recent.append(delay_ms)
+
+    def row(self) -> BoardRow:
+        recent = list(self.recent)
+        return {
+            "id": self.id,
+            "name": self.name,
+            "delay_ms": _round(recent[-1]) if recent else None,
+            "median_ms": _round(percentile(sorted(recent), 50)),
+            "jitter_ms": _round(jitter(recent)),
+            "connected_at": self.connected_at,
+        }
+
+    def arrival(self) -> Arrival:
+        return {"id": self.id, "name": self.name, "connected_at": self.connected_at}
+
+
+def _round(value: float | None) -> float | None:
+    # A tenth of a millisecond is finer than any browser timer shows; shorter rows, fewer bytes.
+    return None if value is None else round(value, 1)
+
+
+# ---------------------------------------------------------------- the board as everyone sees it
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The board at one moment: its first MAX_ROWS rows as wire JSON (straight from Redis, never
+    re-encoded), how many clients there are, and the summary and histogram of everyone."""
+
+    shown_json: list[str]
+    shown_at: dict[str, int]
+    total: int
+    summary: BoardSummary
+    histogram: Histogram
+
+    def clients_json(self, own: BoardRow) -> str:
+        """The shown rows as a JSON array, with `own` (fresh) in place or in the last slot."""
+        own_json = encode(own)
+        position = self.shown_at.get(own["id"])
+        if position is None:
+            parts = [*self.shown_json[: MAX_ROWS - 1], own_json]
+        else:
+            parts = [*self.shown_json[:position], own_json, *self.shown_json[position + 1 :]]
+        return "[" + ",".join(parts) + "]"
+
+    def total_with(self, own_id: str) -> int:
+        """Everyone, counting a client that joined after this snapshot was read: one that is not
+        shown while everyone counted is shown must be new (past 200 it is counted already)."""
+        is_new = own_id not in self.shown_at and self.total == len(self.shown_at)
+        return self.total + is_new
+
+    def delays_frame(self, own: BoardRow) -> str:
+        return delays_frame(self.clients_json(own), self.total_with(own["id"]), self.summary, self.histogram)
+
+    def welcome_frame(self, own: BoardRow) -> str:
+        you: Arrival = {"id": own["id"], "name": own["name"], "connected_at": own["connected_at"]}
+        return welcome_frame(you, self.clients_json(own), self.total_with(own["id"]))
+
+    def public_json(self) -> dict:
+        """What GET /api/public/ and the page's first render show."""
+        return {
+            "clients": [json.loads(row) for row in self.shown_json],
+            "total": self.total,
+            "summary": self.summary,
+            "histogram": self.histogram,
+        }
+
+
+EMPTY_SNAPSHOT = Snapshot(
+    shown_json=[],
+    shown_at={},
+    total=0,
+    summary={"count": 0, "min_ms": None, "median_ms": None, "p95_ms": None, "max_ms": None},
+    histogram={"edges_ms": HISTOGRAM_EDGES_MS, "counts": [0] * len(HISTOGRAM_EDGES_MS)},
+)
+
+
+# ---------------------------------------------------------------- joins, leaves, renames
+
+
+class BoardEvents:
+    """Joins, leaves and renames of one worker since its last broadcast, coalesced.
+
+    A client that joins and leaves within one tick is never announced; a rename of a client
+    still waiting to be announced just changes the name it is announced with.
+    """
+
+    def __init__(self) -> None:
+        self.joined: dict[str, Arrival] = {}
+        self.renamed: dict[str, str] = {}
+        self.left: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.joined or self.renamed or self.left)
+
+    def join(self, arrival: Arrival) -> None:
+        self.joined[arrival["id"]] = arrival
+
+    def rename(self, client_id: str, name: str) -> None:
+        if client_id in self.joined:
+            self.joined[client_id] = {**self.joined[client_id], "name": name}
+        else:
+            self.renamed[client_id] = name
+
+    def leave(self, client_id: str) -> None:
+        self.renamed.pop(client_id, None)
+        if self.joined.pop(client_id, None) is None:
+            self.left.add(client_id)
+
+    def frames(self) -> list[str]:
+        """The broadcasts, in an order that never shows a rename or leave before its join."""
+        frames = [connect_frame(list(self.joined.values()))] if self.joined else []
+        frames += [rename_frame(client_id, name) for client_id, name in self.renamed.items()]
+        if self.left:
+            frames.append(disconnect_frame(sorted(self.left)))
+        return frames
+
+
+# ---------------------------------------------------------------- Redis
+#
+# Four keys, each answering one question without reading the whole board:
+#   board:live    LiveSet of ids, scored by expiry       - who is still refreshed (sweeps)
+#   board:order   sorted set of ids by connected_at      - the first 200, in order: ZRANGE 0 199
+#   board:rows    hash of id -> row as wire JSON         - those 200 rows, spliced as they are
+#   board:delays  sorted set of ids by current delay     - count, min, max and percentiles by
+#                                                          rank, histogram by ZCOUNT: O(log N)
+# So a snapshot costs O(200 + log N) whatever the number of clients.
+
+
+def _keys() -> dict[str, str]:
+    return {name: key("board", name) for name in ("live", "order", "rows", "delays")}
+
+
+PERCENTILES = {"median_ms": 50, "p95_ms": 95}
+
+
+def _rank_bounds(count: int, p: float) -> tuple[int, int, float]:
+    """The two ranks to read for the p-th percentile, and the weight of the upper one
+    (the same definition as shared/stats.percentile)."""
+    rank = (count - 1) * p / 100.0
+    low = int(rank)
+    return low, min(low + 1, count - 1), rank - low
+
+
+def _queue_overview(pipe, keys: dict[str, str]) -> None:
+    pipe.zrange(keys["order"], 0, MAX_ROWS - 1)
+    pipe.zcard(keys["order"])
+    pipe.zcard(keys["delays"])
+    pipe.zrange(keys["delays"], 0, 0, withscores=True)
+    pipe.zrange(keys["delays"], -1, -1, withscores=True)
+    upper_edges = [*(f"({edge}" for edge in HISTOGRAM_EDGES_MS[1:]), "+inf"]
+    for low, high in zip(HISTOGRAM_EDGES_MS, upper_edges, strict=True):
+        pipe.zcount(keys["delays"], low, high)
+
+
+def _queue_details(pipe, keys: dict[str, str], overview: list) -> None:
+    ids, count = overview[0], overview[2]
+    # HMGET needs at least one field; no client has the empty id, so it reads back as None.
+    pipe.hmget(keys["rows"], ids or [""])
+    for p in PERCENTILES.values():
+        low, high, _ = _rank_bounds(max(count, 1), p)
+        pipe.zrange(keys["delays"], low, high, withscores=True)
+
+
+def _build_snapshot(overview: list, details: list) -> Snapshot:
+    ids, total, count, lowest, highest, *bucket_counts = overview
+    raw_rows, *ranked = details
+    # A row removed between the two reads comes back as None: it is simply not shown.
+    shown = [(i, raw) for i, raw in zip(ids, raw_rows, strict=False) if raw is not None]
+    summary: BoardSummary = {"count": count, "min_ms": None, "median_ms": None, "p95_ms": None, "max_ms": None}
+    if count:
+        summary["min_ms"], summary["max_ms"] = lowest[0][1], highest[0][1]
+        for (name, p), pair in zip(PERCENTILES.items(), ranked, strict=True):
+            weight = _rank_bounds(count, p)[2]
+            summary[name] = _round(pair[0][1] + (pair[-1][1] - pair[0][1]) * weight)
+    return Snapshot(
+        shown_json=[raw for _, raw in shown],
+        shown_at={client_id: position for position, (client_id, _) in enumerate(shown)},
+        total=total,
+        summary=summary,
+        histogram={"edges_ms": HISTOGRAM_EDGES_MS, "counts": bucket_counts},
+    )
+
+
+class BoardStore:
+    """The board's Redis keys, for the asyncio client of a Daphne worker."""
+
+    def __init__(self, client: redis.asyncio.Redis, ttl_seconds: float):
+        self._redis = client
+        self._keys = _keys()
+        self.live = LiveSet(client, self._keys["live"], ttl_seconds)
+
+    async def save(self, rows: Iterable[BoardRow]) -> None:
+        """Write whole rows and keep them alive (a worker's heartbeat saves all its rows, which
+        also rebuilds the board after a Redis restart)."""
+        rows = list(rows)
+        if rows:
+            await self._write(rows, with_order=True)
+            await self.live.refresh(row["id"] for row in rows)
+
+    async def update(self, rows: Iterable[BoardRow]) -> None:
+        """Write rows changed by reports and renames (their expiry is the heartbeat's job)."""
+        rows = list(rows)
+        if rows:
+            await self._write(rows, with_order=False)
+
+    async def _write(self, rows: list[BoardRow], with_order: bool) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._keys["rows"], mapping={row["id"]: encode(row) for row in rows})
+            if with_order:
+                pipe.zadd(self._keys["order"], {row["id"]: row["connected_at"] for row in rows})
+            delays = {row["id"]: row["delay_ms"] for row in rows if row["delay_ms"] is not None}
+            if delays:
+                pipe.zadd(self._keys["delays"], delays)
+            await pipe.execute()
+
+    async def remove(self, client_id: str) -> bool:
+        """True when this call took the client off the board (so it alone announces the leave)."""
+        removed = await self.live.remove(client_id)
+        await self._forget([client_id])
+        return removed
+
+    async def sweep(self) -> list[str]:
+        """Drop clients whose worker stopped refreshing them; returns the ones this call dropped."""
+        expired = await self.live.take_expired()
+        await self._forget(expired)
+        return expired
+
+    async def _forget(self, ids: list[str]) -> None:
+        if ids:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(self._keys["rows"], *ids)
+                pipe.zrem(self._keys["order"], *ids)
+                pipe.zrem(self._keys["delays"], *ids)
+                await pipe.execute()
+
+    async def snapshot(self) -> Snapshot:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            _queue_overview(pipe, self._keys)
+            overview = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            _queue_details(pipe, self._keys, overview)
+            return _build_snapshot(overview, await pipe.execute())
+
+
+def read_snapshot(client: redis.Redis) -> Snapshot:
+    """The board for Gunicorn's views (blocking client), read exactly as the workers read it."""
+    keys = _keys()
+    with client.pipeline(transaction=False) as pipe:
+        _queue_overview(pipe, keys)
+        overview = pipe.execute()
+    with client.pipeline(transaction=False) as pipe:
+        _queue_details(pipe, keys, overview)
+        return _build_snapshot(overview, pipe.execute())

@@ -1,0 +1,173 @@
+"""A load generator of public-board clients: each opens a socket through nginx, then once a second
+sends a ping, waits for its pong, and reports the round trip as a delay (what public.js does).
+
+Against /ws/echo/ (the baseline) the same frames come straight back, so both targets carry the
+same client traffic and differ only in what the server does with it.
+"""
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+
+import psutil
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from shared.stack import WS_WORKERS, Stack
+from tests.wsclient import connect
+
+PERIOD = 1.0  # one ping and one delay report per client per second
+PONG_TIMEOUT = 5.0
+CONNECT_ATTEMPTS = 10
+# Back-off of a client whose handshake failed: full jitter, doubling, capped (as socket.js).
+RETRY_BASE, RETRY_CAP = 0.2, 5.0
+ANSWER_PREFIXES = (b'{"type":"pong"', b'{"type":"ping"')  # echo sends the ping itself back
+
+
+@dataclass
+class Window:
+    """The measured interval; frames outside it are not counted."""
+
+    start: float = float("inf")
+    end: float = float("inf")
+
+    def holds(self, now: float) -> bool:
+        return self.start <= now < self.end
+
+
+@dataclass(eq=False)
+class Client:
+    socket: ClientConnection
+    window: Window
+    pending: asyncio.Future | None = None
+    received_bytes: int = 0
+    rtts_ms: list[float] = field(default_factory=list)
+    lost: int = 0
+
+    async def read_forever(self) -> None:
+        """Count every byte received in the window; hand pongs to the waiting ping."""
+        try:
+            while True:
+                data = await self.socket.recv(decode=False)
+                if self.window.holds(time.monotonic()):
+                    self.received_bytes += len(data)
+                if data.startswith(ANSWER_PREFIXES) and self.pending is not None and not self.pending.done():
+                    self.pending.set_result(time.perf_counter_ns())
+        except websockets.ConnectionClosed:
+            pass
+
+    async def ping_forever(self, phase: float) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(phase)
+        due = loop.time()
+        for seq in range(1, 10**9):
+            await self.ping_and_report(seq)
+            due += PERIOD
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    async def ping_and_report(self, seq: int) -> None:
+        self.pending = asyncio.get_running_loop().create_future()
+        sent = time.perf_counter_ns()
+        await self.socket.send(f'{{"type":"ping","seq":{seq},"sent_at":{time.time() * 1000:.1f}}}')
+        try:
+            async with asyncio.timeout(PONG_TIMEOUT):
+                answered = await self.pending
+        except TimeoutError:
+            self.lost += self.window.holds(time.monotonic())
+            return
+        rtt_ms = (answered - sent) / 1e6
+        if self.window.holds(time.monotonic()):
+            self.rtts_ms.append(rtt_ms)
+        await self.socket.send(json.dumps({"type": "delay", "delay_ms": round(min(rtt_ms, 60000), 3)}))
+
+
+@dataclass
+class Storm:
+    """What opening every client at once cost."""
+
+    clients: list[Client]
+    seconds: float
+    retries: int
+    failed: int
+
+
+async def open_all(stack: Stack, path: str, count: int, window: Window) -> Storm:
+    """Open `count` sockets at the same moment; failed handshakes retry with jittered back-off."""
+    retries = 0
+
+    async def open_one() -> Client | None:
+        nonlocal retries
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                socket = await connect(stack.ws_url, path, open_timeout=30, max_size=None)
+                if path == "/ws/public/":
+                    await asyncio.wait_for(socket.recv(decode=False), 30)  # the welcome
+                return Client(socket, window)
+            except (OSError, TimeoutError, websockets.InvalidStatus, websockets.ConnectionClosed):
+                retries += 1
+                await asyncio.sleep(random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt)))
+        return None
+
+    started = time.monotonic()
+    opened = await asyncio.gather(*(open_one() for _ in range(count)))
+    clients = [client for client in opened if client is not None]
+    return Storm(clients, time.monotonic() - started, retries, count - len(clients))
+
+
+def worker_processes(stack: Stack) -> list[psutil.Process]:
+    return [psutil.Process(stack.pid_of(f"ws:ws-{n}")) for n in WS_WORKERS]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+
+def rss_bytes(processes: list[psutil.Process]) -> int:
+    return sum(p.memory_info().rss for p in processes)
+
+
+async def run_load(stack: Stack, path: str, count: int, warmup: float, measure: float) -> dict:
+    """Storm in `count` clients, let them settle, then measure a window of steady traffic."""
+    workers = worker_processes(stack)
+    rss_before = rss_bytes(workers)
+    window = Window()
+    storm = await open_all(stack, path, count, window)
+    rss_after = rss_bytes(workers)
+    readers = [asyncio.create_task(c.read_forever()) for c in storm.clients]
+    pingers = [asyncio.create_task(c.ping_forever(i / len(storm.clients))) for i, c in enumerate(storm.clients)]
+    await asyncio.sleep(warmup)
+    me = psutil.Process()
+    cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
+    window.start = time.monotonic()
+    window.end = window.start + measure
+    await asyncio.sleep(measure)
+    cpu_used, my_cpu = cpu_seconds(workers) - cpu_start, cpu_seconds([me]) - my_cpu_start
+    for task in pingers + readers:
+        task.cancel()
+    await asyncio.gather(*(c.socket.close() for c in storm.clients), return_exceptions=True)
+    await asyncio.gather(*pingers, *readers, return_exceptions=True)
+    return summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / max(1, len(storm.clients)))
+
+
+def summarize(storm: Storm, count: int, measure: float, cpu: float, my_cpu: float, rss_per_client: float) -> dict:
+    from shared.stats import percentile
+
+    rtts = sorted(rtt for client in storm.clients for rtt in client.rtts_ms)
+    client_seconds = len(storm.clients) * measure
+    return {
+        "clients": count,
+        "connected": len(storm.clients),
+        "connect_storm_s": round(storm.seconds, 2),
+        "connect_retries": storm.retries,
+        "pings": len(rtts),
+        "lost": sum(client.lost for client in storm.clients),
+        "p50_ms": round(percentile(rtts, 50), 3) if rtts else None,
+        "p99_ms": round(percentile(rtts, 99), 3) if rtts else None,
+        "bytes_per_client_s": round(sum(c.received_bytes for c in storm.clients) / client_seconds),
+        "server_cpu_s": round(cpu, 2),
+        "cpu_ms_per_client_s": round(1000 * cpu / client_seconds, 3),
+        "loadgen_cpu_pct": round(100 * my_cpu / measure),
+        "rss_kib_per_connection": round(rss_per_client / 1024, 1),
+    }

@@ -1,0 +1,187 @@
+"""`/ws/public/` through the whole ASGI app, with a real redis-server behind the board."""
+
+import asyncio
+import json
+
+import pytest
+
+from shared.board import BoardStore, ClientDelays
+from shared.redis import async_redis
+from tests.consumers.conftest import websocket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def join():
+    client = websocket("/ws/public/")
+    connected, _ = await client.connect()
+    assert connected
+    welcome = await client.receive_json_from(timeout=5)
+    assert welcome["type"] == "welcome"
+    return client, welcome
+
+
+async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
+    """The next frame of this type, skipping others (broadcasts interleave with answers)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await client.receive_json_from(timeout=timeout)
+            if frame["type"] == kind:
+                return frame
+
+
+async def test_the_welcome_names_the_client_and_lists_it(live_redis):
+    """A new client learns its own id and name and finds its own row on the board."""
+    client, welcome = await join()
+    you = welcome["you"]
+    assert you["id"]
+    assert you["name"].startswith("guest-")
+    assert [row["id"] for row in welcome["clients"]] == [you["id"]]
+    assert welcome["total"] == 1
+    await client.disconnect()
+
+
+async def test_a_second_client_sees_the_first_and_the_first_hears_it_join(live_redis):
+    """Within a second of a join, the earlier client gets a connect broadcast."""
+    first, first_welcome = await join()
+    second, second_welcome = await join()
+    assert first_welcome["you"]["id"] in [row["id"] for row in second_welcome["clients"]]
+    assert second_welcome["total"] == 2
+    connect = await next_of(first, "connect", timeout=1.5)
+    # Joins of one tick share one frame, which may hold the first client's own join too.
+    assert second_welcome["you"]["id"] in [c["id"] for c in connect["clients"]]
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_delay_report_is_answered_with_the_board_including_the_own_fresh_row(live_redis):
+    """The `delays` answer carries the reporter's new figures, the total and the summary."""
+    client, welcome = await join()
+    for delay in (10, 30, 20):
+        await client.send_json_to({"type": "delay", "delay_ms": delay})
+        answer = await next_of(client, "delays")
+    own = next(row for row in answer["clients"] if row["id"] == welcome["you"]["id"])
+    assert (own["delay_ms"], own["median_ms"], own["jitter_ms"]) == (20, 20, 15)
+    assert answer["total"] == 1
+    assert sum(answer["histogram"]["counts"]) == answer["summary"]["count"]
+    await client.disconnect()
+
+
+async def test_others_see_a_report_in_their_next_answer(live_redis):
+    """A report reaches Redis within a tick and the next snapshot; others see it in theirs."""
+    first, _ = await join()
+    second, second_welcome = await join()
+    await second.send_json_to({"type": "delay", "delay_ms": 42.5})
+    await next_of(second, "delays")
+    for _ in range(30):
+        await first.send_json_to({"type": "delay", "delay_ms": 1})
+        answer = await next_of(first, "delays")
+        rows = {row["id"]: row for row in answer["clients"]}
+        if rows[second_welcome["you"]["id"]]["delay_ms"] == 42.5:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the other client's report never showed")
+    assert answer["summary"]["max_ms"] == 42.5
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_rename_is_broadcast_and_markup_stays_text(live_redis):
+    """Names are data: a <script> name is broadcast as the very same string."""
+    first, _ = await join()
+    second, second_welcome = await join()
+    await next_of(first, "connect")  # else the new name rides on the join announcement
+    await second.send_json_to({"type": "rename", "name": " <script>alert(1)</script> "})
+    rename = await next_of(first, "rename")
+    assert rename == {"type": "rename", "id": second_welcome["you"]["id"], "name": "<script>alert(1)</script>"}
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_rename_before_the_join_is_announced_rides_on_the_join(live_redis):
+    """Coalescing: within one tick a join and a rename go out as one connect with the new name."""
+    first, _ = await join()
+    second, second_welcome = await join()
+    await second.send_json_to({"type": "rename", "name": "Ada"})
+    connect = await next_of(first, "connect")
+    names = {c["id"]: c["name"] for c in connect["clients"]}
+    assert names[second_welcome["you"]["id"]] in {"Ada", second_welcome["you"]["name"]}
+    if names[second_welcome["you"]["id"]] != "Ada":  # the join went out in an earlier tick
+        assert (await next_of(first, "rename"))["name"] == "Ada"
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_leave_is_broadcast_to_the_others(live_redis):
+    """Within a second of a close, the others get a disconnect with its id."""
+    first, _ = await join()
+    second, second_welcome = await join()
+    await next_of(first, "connect")
+    await second.disconnect()
+    leave = await next_of(first, "disconnect", timeout=1.5)
+    assert leave["ids"] == [second_welcome["you"]["id"]]
+    await first.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "delay", "delay_ms": -1},
+        {"type": "delay", "delay_ms": 60001},
+        {"type": "delay"},
+        {"type": "rename", "name": ""},
+        {"type": "rename", "name": "x" * 33},
+    ],
+    ids=["negative", "over_a_minute", "missing", "empty_name", "long_name"],
+)
+async def test_a_bad_report_or_rename_is_refused_and_changes_nothing(live_redis, frame):
+    """bad_message, the socket stays, and the board is as before (no ghost row, no new name)."""
+    client, welcome = await join()
+    await client.send_json_to(frame)
+    assert (await next_of(client, "error"))["code"] == "bad_message"
+    await client.send_json_to({"type": "delay", "delay_ms": 5})
+    answer = await next_of(client, "delays")
+    assert answer["total"] == 1
+    assert answer["clients"][0]["name"] == welcome["you"]["name"]
+    await client.disconnect()
+
+
+async def test_a_client_whose_worker_died_expires_and_its_leave_is_announced(live_redis):
+    """A row nobody refreshes (its worker was killed) is swept after the TTL and announced."""
+    store = BoardStore(async_redis(), ttl_seconds=0.5)
+    ghost = ClientDelays(id="ghost", name="ghost", connected_at=1)
+    await store.save([ghost.row()])
+    client, welcome = await join()
+    assert welcome["total"] == 2
+    leave = await next_of(client, "disconnect", timeout=5)
+    assert leave["ids"] == ["ghost"]
+    await client.send_json_to({"type": "delay", "delay_ms": 5})
+    for _ in range(20):
+        answer = await next_of(client, "delays")
+        if answer["total"] == 1:
+            break
+        await asyncio.sleep(0.1)
+        await client.send_json_to({"type": "delay", "delay_ms": 5})
+    assert answer["total"] == 1
+    await client.disconnect()
+
+
+async def test_pings_answer_and_a_client_joins_while_redis_is_down(live_redis):
+    """With Redis stopped the socket still opens and pongs; the board heals when Redis returns."""
+    live_redis.stop()
+    try:
+        client, welcome = await join()
+        await client.send_json_to({"type": "ping", "seq": 3})
+        assert (await next_of(client, "pong"))["seq"] == 3
+    finally:
+        live_redis.start()
+    # Within a heartbeat the client is written back; its next answers show it from Redis.
+    for _ in range(50):
+        await client.send_json_to({"type": "delay", "delay_ms": 5})
+        answer = await next_of(client, "delays")
+        if welcome["you"]["id"] in json.dumps(answer) and answer["summary"]["count"] == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert answer["summary"]["count"] == 1
+    await client.disconnect()

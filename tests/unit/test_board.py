@@ -1,0 +1,156 @@
+"""The public board's rules (shared/board.py): rows, answers, coalesced events, and the Redis
+store that answers a snapshot without reading the whole board."""
+
+import asyncio
+import json
+import random
+
+import pytest
+import redis
+import redis.asyncio
+
+from shared.board import MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
+from shared.stats import percentile
+
+
+def client(n: int, delay: float | None = None) -> ClientDelays:
+    delays = ClientDelays(id=f"c{n:04}", name=f"n{n}", connected_at=1000 + n)
+    if delay is not None:
+        delays.record(delay)
+    return delays
+
+
+@pytest.fixture
+async def stores(redis_server):
+    """Two stores on one Redis, as two workers would have."""
+    clients = [redis.asyncio.Redis.from_url(redis_server.url, decode_responses=True) for _ in range(2)]
+    yield [BoardStore(c, ttl_seconds=0.3) for c in clients]
+    await clients[0].flushdb()
+    for c in clients:
+        await c.aclose()
+
+
+async def board_of(store: BoardStore, clients: list[ClientDelays]):
+    await store.save([c.row() for c in clients])
+    return await store.snapshot()
+
+
+def test_a_clients_row_has_its_latest_delay_median_and_jitter():
+    """Figures cover the client's recent reports; none before the first report."""
+    delays = client(1)
+    assert (delays.row()["delay_ms"], delays.row()["median_ms"], delays.row()["jitter_ms"]) == (None, None, None)
+    for value in (10.0, 30.0, 20.0):
+        delays.record(value)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["jitter_ms"]) == (20.0, 20.0, 15.0)
+
+
+async def test_a_snapshot_lists_clients_oldest_connection_first(stores):
+    """Order is by connected_at, whatever the order of saving."""
+    snapshot = await board_of(stores[0], [client(3), client(1), client(2)])
+    assert [json.loads(row)["id"] for row in snapshot.shown_json] == ["c0001", "c0002", "c0003"]
+    assert snapshot.total == 3
+
+
+async def test_the_summary_and_histogram_match_the_stats_definitions_over_everyone(stores):
+    """Read by rank from Redis, the figures equal shared/stats over all current delays."""
+    rng = random.Random(7)
+    everyone = [client(n, round(rng.uniform(0.2, 900), 1)) for n in range(257)] + [client(999)]
+    snapshot = await board_of(stores[0], everyone)
+    delays = sorted(c.row()["delay_ms"] for c in everyone if c.recent)
+    assert snapshot.summary["count"] == 257
+    assert (snapshot.summary["min_ms"], snapshot.summary["max_ms"]) == (delays[0], delays[-1])
+    assert snapshot.summary["median_ms"] == pytest.approx(percentile(delays, 50), abs=0.05)
+    assert snapshot.summary["p95_ms"] == pytest.approx(percentile(delays, 95), abs=0.05)
+    edges = snapshot.histogram["edges_ms"]
+    expected = [sum(lo <= d < hi for d in delays) for lo, hi in zip(edges, [*edges[1:], float("inf")], strict=True)]
+    assert snapshot.histogram["counts"] == expected
+
+
+async def test_histogram_buckets_are_closed_below_and_the_last_is_open_ended(stores):
+    """1.0 falls in [1, 2); 99999 in the last bucket."""
+    snapshot = await board_of(stores[0], [client(1, 0.5), client(2, 1.0), client(3, 1.9), client(4, 59999)])
+    assert snapshot.histogram["counts"][:3] == [1, 2, 0]
+    assert snapshot.histogram["counts"][-1] == 1
+
+
+async def test_an_answer_holds_at_most_200_rows_and_always_the_senders_own(stores):
+    """A client beyond the first 200 takes the last slot; the total still counts everyone."""
+    everyone = [client(n, float(n)) for n in range(500)]
+    snapshot = await board_of(stores[0], everyone)
+    late = everyone[450]
+    late.record(7.0)
+    answer = json.loads(snapshot.delays_frame(late.row()))
+    assert len(answer["clients"]) == MAX_ROWS
+    assert answer["clients"][-1] == late.row()
+    assert answer["total"] == 500
+    assert answer["summary"]["count"] == 500
+
+
+async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
+    """A shown sender's row is replaced by its newest figures, not the snapshot's."""
+    everyone = [client(n, 5.0) for n in range(3)]
+    snapshot = await board_of(stores[0], everyone)
+    everyone[1].record(99.0)
+    answer = json.loads(snapshot.delays_frame(everyone[1].row()))
+    assert [row["id"] for row in answer["clients"]] == ["c0000", "c0001", "c0002"]
+    assert answer["clients"][1]["delay_ms"] == 99.0
+
+
+async def test_a_welcome_counts_a_client_that_joined_after_the_snapshot(stores):
+    """The newcomer is listed and counted even when the snapshot predates it."""
+    snapshot = await board_of(stores[0], [client(1)])
+    welcome = json.loads(snapshot.welcome_frame(client(2).row()))
+    assert welcome["you"] == {"id": "c0002", "name": "n2"}
+    assert [row["id"] for row in welcome["clients"]] == ["c0001", "c0002"]
+    assert welcome["total"] == 2
+
+
+async def test_gunicorn_reads_the_same_snapshot_as_the_workers(stores, redis_server):
+    """The blocking reader used by the page and the API agrees with the asyncio one."""
+    worker_view = await board_of(stores[0], [client(n, n * 1.5) for n in range(5)])
+    page_view = read_snapshot(redis.Redis.from_url(redis_server.url, decode_responses=True))
+    assert page_view == worker_view
+    assert [row["id"] for row in page_view.public_json()["clients"]] == [f"c{n:04}" for n in range(5)]
+
+
+def test_events_of_one_tick_coalesce_into_one_connect_renames_and_one_disconnect():
+    """Joins share a frame, a rename of a pending join changes the join, a join+leave vanishes."""
+    events = BoardEvents()
+    events.join(client(1).arrival())
+    events.join(client(2).arrival())
+    events.rename("c0001", "Ada")
+    events.rename("c0009", "Bob")
+    events.join(client(3).arrival())
+    events.leave("c0003")
+    events.leave("c0008")
+    frames = [json.loads(frame) for frame in events.frames()]
+    assert [frame["type"] for frame in frames] == ["connect", "rename", "disconnect"]
+    assert [(c["id"], c["name"]) for c in frames[0]["clients"]] == [("c0001", "Ada"), ("c0002", "n2")]
+    assert frames[1] == {"type": "rename", "id": "c0009", "name": "Bob"}
+    assert frames[2]["ids"] == ["c0008"]
+
+
+def test_no_events_make_no_frames():
+    """An idle tick broadcasts nothing."""
+    assert not BoardEvents()
+    assert BoardEvents().frames() == []
+
+
+async def test_an_expired_client_is_swept_by_exactly_one_worker_and_leaves_every_key(stores):
+    """Two workers sweep at once; the ghost is reported once and is gone from the board."""
+    first, second = stores
+    await first.save([client(1, 3.0).row()])
+    await asyncio.sleep(0.4)
+    swept = await asyncio.gather(first.sweep(), second.sweep())
+    assert sorted(swept, key=len) == [[], ["c0001"]]
+    snapshot = await first.snapshot()
+    assert (snapshot.total, snapshot.summary["count"], snapshot.shown_json) == (0, 0, [])
+
+
+async def test_only_the_first_remover_is_told_it_removed_the_client(stores):
+    """A leave is announced once even if a sweep races the disconnect."""
+    first, second = stores
+    await first.save([client(1).row()])
+    assert await first.remove("c0001") is True
+    assert await second.remove("c0001") is False

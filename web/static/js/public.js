@@ -1,0 +1,255 @@
+// The public board: this browser pings once a second and reports its delay; each report is
+// answered with the board (at most 200 rows, the summary and everyone's distribution), and
+// joins, leaves and renames arrive as they happen. The first render uses the snapshot the page
+// was served with, so the board shows before the socket opens.
+
+import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { Pinger } from './pinger.js';
+import { LiveSocket, renderState } from './socket.js';
+
+const config = JSON.parse(document.getElementById('page-config').textContent);
+const byId = (id) => document.getElementById(id);
+
+const LOST_AFTER_MS = 5000; // as on the private page: far above any real round trip
+const ACTIVITY_LINES = 12;
+const NAME_MAX = 32;
+const CHART_HEIGHT = 220;
+
+// ---------------------------------------------------------------- what the board holds
+
+const board = {
+  rows: new Map(), // id -> row, in connection order
+  total: 0,
+  summary: null,
+  histogram: null,
+  you: null, // {id, name} once welcomed
+  myDelay: null,
+  // Names by id for the activity log, kept apart from the rows: an answer that no longer
+  // lists a client can arrive before the broadcast of its leave.
+  names: new Map(),
+};
+
+function replaceRows(rows, total) {
+  board.rows = new Map(rows.map((row) => [row.id, row]));
+  board.total = total;
+  for (const row of rows) board.names.set(row.id, row.name);
+}
+
+function takeSnapshot(snapshot) {
+  replaceRows(snapshot.clients, snapshot.total);
+  board.summary = snapshot.summary;
+  board.histogram = snapshot.histogram;
+}
+
+// ---------------------------------------------------------------- messages
+
+const handlers = {
+  welcome(message) {
+    board.you = message.you;
+    replaceRows(message.clients, message.total);
+    showMyName(message.you.name);
+  },
+  delays(message) {
+    takeSnapshot(message);
+  },
+  connect(message) {
+    for (const client of message.clients) {
+      if (board.rows.has(client.id)) continue; // our own join, or one the last answer had
+      board.rows.set(client.id, { ...client, delay_ms: null, median_ms: null, jitter_ms: null, joined: true });
+      board.names.set(client.id, client.name);
+      board.total += 1;
+      if (client.id !== board.you?.id) logActivity(`${client.name} joined`);
+    }
+  },
+  disconnect(message) {
+    for (const id of message.ids) {
+      if (board.rows.delete(id) || board.total > board.rows.size) board.total -= 1;
+      const name = board.names.get(id);
+      board.names.delete(id);
+      if (name !== undefined) logActivity(`${name} left`);
+    }
+  },
+  rename(message) {
+    const before = board.names.get(message.id);
+    if (before !== undefined && before !== message.name) logActivity(`${before} is now ${message.name}`);
+    board.names.set(message.id, message.name);
+    const row = board.rows.get(message.id);
+    if (row) row.name = message.name;
+    if (message.id === board.you?.id) showMyName(message.name);
+  },
+  pong(message, receivedAt) {
+    pinger.onPong(message, receivedAt);
+  },
+  error(message) {
+    if (message.code === 'bad_message' && renameError) showRenameError(message.detail);
+    else console.warn(`server refused a frame: ${message.code}: ${message.detail}`);
+  },
+};
+
+function onMessage(message, receivedAt) {
+  handlers[message.type]?.(message, receivedAt);
+  scheduleRender();
+}
+
+function onStateChange(state) {
+  renderState(byId('conn-state'), state);
+  pinger.onStateChange(state);
+}
+
+// Every measured delay is reported at once; the answer refreshes the board.
+function reportDelay(ping, delayMs) {
+  if (delayMs === null) return;
+  board.myDelay = delayMs;
+  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, 60000) });
+  scheduleRender();
+}
+
+// ---------------------------------------------------------------- your name
+
+const renameForm = byId('rename-form');
+const renameInput = byId('rename-input');
+const renameError = byId('rename-error');
+
+function setUpRename() {
+  if (!renameForm) return; // signed-in users appear under their username
+  renameForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = renameInput.value.trim();
+    if (name.length < 1 || name.length > NAME_MAX) {
+      showRenameError(`A name is 1 to ${NAME_MAX} characters.`);
+    } else if (!socket.send({ type: 'rename', name })) {
+      showRenameError('Not connected; try again in a moment.');
+    } else {
+      renameError.hidden = true;
+    }
+  });
+}
+
+function showRenameError(text) {
+  renameError.textContent = text;
+  renameError.hidden = false;
+}
+
+function showMyName(name) {
+  if (renameInput && document.activeElement !== renameInput) renameInput.value = name;
+  const myName = byId('my-name');
+  if (myName) myName.textContent = name;
+}
+
+// ---------------------------------------------------------------- rendering
+
+let renderPending = false;
+
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => {
+    renderPending = false;
+    render();
+  });
+}
+
+function render() {
+  byId('board-total').textContent = String(board.total);
+  byId('my-delay').textContent = formatMs(board.myDelay);
+  const summary = board.summary ?? {};
+  for (const [id, key] of [['sum-min', 'min_ms'], ['sum-median', 'median_ms'], ['sum-p95', 'p95_ms'], ['sum-max', 'max_ms']]) {
+    byId(id).textContent = formatMs(summary[key]);
+  }
+  renderRows();
+  renderDistribution();
+}
+
+function renderRows() {
+  const body = byId('board-rows');
+  body.replaceChildren(...[...board.rows.values()].map(rowElement));
+  const hidden = board.total - board.rows.size;
+  const more = byId('board-more');
+  more.hidden = hidden <= 0;
+  more.textContent = `…and ${hidden} more not listed (the summary and the chart count everyone).`;
+}
+
+function rowElement(row) {
+  const tr = document.createElement('tr');
+  tr.dataset.id = row.id;
+  if (row.id === board.you?.id) tr.classList.add('row--you');
+  if (row.joined) {
+    tr.classList.add('row--joined');
+    row.joined = false; // highlight once
+  }
+  const since = new Date(row.connected_at);
+  const cells = [row.name, formatMs(row.delay_ms), formatMs(row.median_ms), formatMs(row.jitter_ms), since.toLocaleTimeString()];
+  for (const text of cells) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    tr.append(td);
+  }
+  tr.lastChild.title = since.toLocaleString();
+  return tr;
+}
+
+function formatMs(value) {
+  return value === null || value === undefined ? '—' : value.toFixed(1);
+}
+
+function logActivity(text) {
+  const item = document.createElement('li');
+  const time = document.createElement('time');
+  time.textContent = new Date().toLocaleTimeString();
+  item.append(time, ` ${text}`);
+  const list = byId('activity');
+  list.prepend(item);
+  while (list.children.length > ACTIVITY_LINES) list.lastChild.remove();
+}
+
+// ---------------------------------------------------------------- distribution chart (uPlot)
+
+let chart;
+
+function themeColor(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+function createChart() {
+  const el = byId('chart-distribution');
+  const grid = { stroke: themeColor('--grid'), width: 1 };
+  const axis = (label, values) => ({ label, stroke: themeColor('--muted'), grid, ticks: grid, values });
+  chart = new uPlot({
+    width: el.clientWidth,
+    height: CHART_HEIGHT,
+    scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    axes: [axis('delay, ms', (u, ticks) => ticks.map(bucketLabel)), axis('clients')],
+    series: [
+      { label: 'Delay', value: (u, v) => (v === null ? '—' : bucketLabel(v)) },
+      {
+        label: 'Clients',
+        stroke: themeColor('--accent'),
+        fill: themeColor('--accent-fill'),
+        paths: uPlot.paths.bars({ size: [0.8, Infinity] }),
+        points: { show: false },
+      },
+    ],
+  }, [[], []], el);
+  new ResizeObserver(() => chart.setSize({ width: el.clientWidth, height: CHART_HEIGHT })).observe(el);
+}
+
+// Buckets are 1-2-5 steps of unequal width, so bars stand at their index, labelled by range.
+function bucketLabel(index) {
+  const edges = board.histogram?.edges_ms;
+  if (!edges || !Number.isInteger(index) || index < 0 || index >= edges.length) return '';
+  return index === edges.length - 1 ? `≥${edges[index]}` : `${edges[index]}–${edges[index + 1]}`;
+}
+
+function renderDistribution() {
+  const counts = board.histogram?.counts ?? [];
+  chart.setData([counts.map((_, index) => index), counts]);
+}
+
+// ---------------------------------------------------------------- start
+
+if (config.board) takeSnapshot(config.board);
+createChart();
+setUpRename();
+render();
+const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
+const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: LOST_AFTER_MS, onResult: reportDelay });

@@ -1,0 +1,54 @@
+"""`/ws/public/`: the public board. Pings as on /ws/ping/; delay reports answered with the board."""
+
+import logging
+import time
+
+from channels.db import database_sync_to_async
+
+from shared.identity import SESSION_NAME_KEY, display_name
+from shared.protocol import PUBLIC_ENDPOINT, Delay, Ping, ProtocolError, Rename, pong_frame
+from ws.board import Board, BoardClient
+from ws.consumers.base import ProtocolConsumer
+
+log = logging.getLogger(__name__)
+
+
+class PublicConsumer(ProtocolConsumer):
+    accepts = PUBLIC_ENDPOINT
+    # Broadcasts arrive through the process Runtime, not through a channel per socket.
+    channel_layer_alias = None
+    client: BoardClient | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        self.board = Board.current()
+        name = display_name(self.scope.get("user"), self.scope.get("session"))
+        self.client = await self.board.join(self, name)
+
+    async def disconnect(self, code: int) -> None:
+        if self.client is not None:
+            await self.board.leave(self.client)
+
+    async def on_ping(self, ping: Ping) -> None:
+        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))
+
+    async def on_delay(self, report: Delay) -> None:
+        await self.send(text_data=self.board.record_delay(self.client, report.delay_ms))
+
+    async def on_rename(self, rename: Rename) -> None:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            raise ProtocolError("bad_message", "signed-in users appear under their username")
+        self.board.rename(self.client, rename.name)
+        await self.remember_name(rename.name)
+
+    async def remember_name(self, name: str) -> None:
+        """Keep the name in the visitor's session, so chat and their next visit use it too."""
+        session = self.scope.get("session")
+        if session is None or not session.session_key:
+            return  # a script without the page's cookie: the name lasts as long as the socket
+        session[SESSION_NAME_KEY] = name
+        try:
+            await database_sync_to_async(session.save)()
+        except Exception:  # the board has the new name already; only the next visit misses it
+            log.warning("could not keep a display name in the session", exc_info=True)
