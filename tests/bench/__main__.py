@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import psutil
 
 from shared.stack import REPO
-from tests.bench import board, ping
+from tests.bench import board, chat, ping
 from tests.bench.measure import BENCH_STACK_ENV
 from tests.conftest import start_stack, stop_stack
 
-SCENARIOS = [ping.run, board.run]
+SCENARIOS = [ping.run, board.run, chat.run]
 RESULTS = REPO / "bench-results.json"
 
 

@@ -1,0 +1,48 @@
+"""Chat rooms and their messages: the only app data kept in the SQL database (DESIGN §5)."""
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from shared.protocol import CHAT_TEXT_MAX_CHARS, ROOM_PATTERN
+
+# Usernames are at most 150 characters (Django's User); display names 32 (NAME_MAX_CHARS).
+AUTHOR_MAX_CHARS = 150
+
+
+class Room(models.Model):
+    name = models.CharField(
+        max_length=64,
+        unique=True,  # its index serves every lookup by name (pages, sockets, posting)
+        validators=[RegexValidator(rf"\A{ROOM_PATTERN.pattern}\Z", "lower-case letters, digits, - and _ (1-64)")],
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Moved forward by every message: /chat/ lists rooms by it without scanning messages.
+    last_activity_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-last_activity_at",)
+        indexes = (
+            # /chat/: ORDER BY last_activity_at DESC LIMIT n.
+            models.Index(fields=["-last_activity_at"], name="room_recent_activity"),
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    # No index of its own: room_recent_messages starts with room_id and serves the FK's lookups.
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    author = models.CharField(max_length=AUTHOR_MAX_CHARS)
+    text = models.TextField(max_length=CHAT_TEXT_MAX_CHARS)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = (
+            # A room's history and the workers' catch-up: WHERE room_id = ? ORDER BY id DESC LIMIT 50.
+            models.Index(fields=["room", "-id"], name="room_recent_messages"),
+        )
+
+    def __str__(self) -> str:
+        return f"#{self.pk} by {self.author}"

@@ -1,0 +1,47 @@
+"""A chat client over real sockets for stack tests and the benchmark (DESIGN §4, /ws/chat/<room>/)."""
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+from shared.stack import WS_WORKERS, Stack
+from tests.wsclient import connect, receive
+
+
+def unique_room(prefix: str = "room") -> str:
+    """A room no other test uses, so shared stacks stay independent."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def enter(stack: Stack, room: str, **options: Any) -> tuple[ClientConnection, list[dict]]:
+    """Open a socket to the room; returns it with the messages of its history frame."""
+    socket = await connect(stack.ws_url, f"/ws/chat/{room}/", **options)
+    history = await receive(socket, timeout=10)
+    assert history["type"] == "history", history
+    return socket, history["messages"]
+
+
+async def say(socket: ClientConnection, text: str) -> None:
+    await socket.send(json.dumps({"type": "message", "text": text}))
+
+
+async def next_message(socket: ClientConnection, timeout: float = 10) -> dict:
+    frame = await receive(socket, timeout)
+    assert frame["type"] == "message", frame
+    return frame["message"]
+
+
+def workers_serving(stack: Stack, room: str) -> set[int]:
+    """The Daphne workers that accepted a socket to this room (each logs its own handshakes)."""
+    handshake = f"WSCONNECT /ws/chat/{room}/"
+    return {n for n in WS_WORKERS if handshake in stack.log(f"ws-{n}").read_text()}
+
+
+async def enter_on_both_workers(stack: Stack, room: str, count: int = 6) -> list[ClientConnection]:
+    """`count` sockets in the room, open at once so that nginx (least_conn) spreads them."""
+    entered = await asyncio.gather(*(enter(stack, room) for _ in range(count)))
+    assert workers_serving(stack, room) == set(WS_WORKERS), "the sockets all landed on one worker"
+    return [socket for socket, _ in entered]

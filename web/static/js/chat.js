@@ -1,0 +1,149 @@
+// A chat room: its last messages at once (from the page, then from the socket's history), new
+// ones live. Each message carries an id and is shown once, however often it arrives (the
+// history again after every reconnect, a late catch-up after a server hiccup), in the order
+// it was sent. Every name and text goes in through textContent: it is shown, never run.
+
+import { LiveSocket, renderState } from './socket.js';
+
+const config = JSON.parse(document.getElementById('page-config').textContent);
+const byId = (id) => document.getElementById(id);
+const list = byId('messages');
+const input = byId('composer-text');
+const sendButton = byId('composer-send');
+const notice = byId('chat-notice');
+
+// A long visit keeps this many messages on the page; older ones stay in the room's history.
+const MAX_SHOWN = 500;
+// Within this many pixels of the bottom counts as "reading the newest": new messages keep the
+// view at the bottom then, and leave it alone while someone reads further up.
+const STICK_TO_BOTTOM_PX = 40;
+
+const shown = new Map(); // message id -> its <li>
+
+// ---------------------------------------------------------------- showing messages
+
+function show(message) {
+  if (shown.has(message.id)) return;
+  const atBottom = isAtBottom();
+  const item = messageItem(message);
+  shown.set(message.id, item);
+  insertInOrder(item, message.sent_at);
+  dropOldest();
+  byId('chat-empty').hidden = true;
+  if (atBottom) scrollToBottom();
+}
+
+function messageItem(message) {
+  const item = document.createElement('li');
+  item.className = message.author === config.you ? 'chat-message chat-message--mine' : 'chat-message';
+  item.dataset.id = message.id;
+  item.dataset.sentAt = String(message.sent_at);
+  const author = document.createElement('span');
+  author.className = 'chat-message__author';
+  author.textContent = message.author;
+  const time = document.createElement('time');
+  time.className = 'chat-message__time';
+  time.dateTime = new Date(message.sent_at).toISOString();
+  time.textContent = formatTime(message.sent_at);
+  const text = document.createElement('p');
+  text.className = 'chat-message__text';
+  text.textContent = message.text;
+  item.append(author, time, text);
+  return item;
+}
+
+// A new message is nearly always the latest: walk back from the end to the first one sent no
+// later, so a late arrival (a catch-up) still lands where it belongs.
+function insertInOrder(item, sentAt) {
+  let before = list.lastElementChild;
+  while (before !== null && Number(before.dataset.sentAt) > sentAt) before = before.previousElementSibling;
+  if (before === null) list.prepend(item);
+  else before.after(item);
+}
+
+function dropOldest() {
+  while (list.childElementCount > MAX_SHOWN) {
+    const oldest = list.firstElementChild;
+    shown.delete(oldest.dataset.id);
+    oldest.remove();
+  }
+}
+
+function formatTime(epochMs) {
+  const date = new Date(epochMs);
+  const sameDay = date.toDateString() === new Date().toDateString();
+  const options = sameDay ? { hour: '2-digit', minute: '2-digit' } : { dateStyle: 'medium', timeStyle: 'short' };
+  return date.toLocaleString([], options);
+}
+
+function isAtBottom() {
+  return list.scrollHeight - list.scrollTop - list.clientHeight <= STICK_TO_BOTTOM_PX;
+}
+
+function scrollToBottom() {
+  list.scrollTop = list.scrollHeight;
+}
+
+// ---------------------------------------------------------------- sending
+
+function send() {
+  const text = input.value.trim();
+  if (text === '') return;
+  if (text.length > config.max_chars) {
+    showNotice(`A message holds at most ${config.max_chars} characters.`);
+    return;
+  }
+  if (!socket.send({ type: 'message', text })) {
+    showNotice('Not connected: your message stays here; send it again once the connection is back.');
+    return;
+  }
+  input.value = '';
+  hideNotice();
+}
+
+function showNotice(text) {
+  notice.textContent = text;
+  notice.hidden = false;
+}
+
+function hideNotice() {
+  notice.hidden = true;
+}
+
+function refusalText(error) {
+  if (error.code === 'rate_limited') return 'You are sending too fast: wait a moment, then go on.';
+  return `Message not sent: ${error.detail}`;
+}
+
+// ---------------------------------------------------------------- the socket
+
+function onMessage(frame) {
+  if (frame.type === 'history') {
+    frame.messages.forEach(show);
+  } else if (frame.type === 'message') {
+    show(frame.message);
+  } else if (frame.type === 'error') {
+    showNotice(refusalText(frame));
+  }
+}
+
+function onStateChange(state) {
+  renderState(byId('conn-state'), state);
+  sendButton.disabled = state.name !== 'open';
+}
+
+byId('composer').addEventListener('submit', (event) => {
+  event.preventDefault();
+  send();
+});
+input.addEventListener('keydown', (event) => {
+  // Enter sends; Shift+Enter is a new line; Enter that ends an IME composition is neither.
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    send();
+  }
+});
+
+config.messages.forEach(show);
+scrollToBottom();
+const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });

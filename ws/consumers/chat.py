@@ -1,0 +1,66 @@
+"""`/ws/chat/<room>/`: a room's history on accept, then its messages live; what a client sends
+is stored, then broadcast (ws/chat.py delivers, shared/chat.py stores)."""
+
+import logging
+
+from channels.db import database_sync_to_async
+from django.db import DatabaseError
+
+from shared.chat import author_for, post_message
+from shared.identity import display_name
+from shared.protocol import CHAT_ENDPOINT, CLOSE_UNKNOWN_ROOM, ChatMessage, ChatMessageShape, is_valid_room
+from ws.chat import ChatRooms
+from ws.consumers.base import ProtocolConsumer
+
+log = logging.getLogger(__name__)
+
+# RFC 6455 "internal error": the database is unavailable; the client retries with backoff.
+CLOSE_SERVER_ERROR = 1011
+
+
+class ChatConsumer(ProtocolConsumer):
+    accepts = CHAT_ENDPOINT
+    # Broadcasts arrive through the process Runtime, not through a channel per socket.
+    channel_layer_alias = None
+    room: str | None = None  # set once the socket is seated in a valid room
+
+    async def connect(self) -> None:
+        await self.accept()
+        room = self.scope["url_route"]["kwargs"]["room"]
+        if not is_valid_room(room):
+            # Accepted first so that the client learns why: a refused handshake has no code.
+            await self.close(code=CLOSE_UNKNOWN_ROOM)
+            return
+        self.rooms = ChatRooms.current()
+        try:
+            # Named once, for a visitor whose session has no name (a client that never loaded a page).
+            self.guest_name = await database_sync_to_async(display_name)(
+                self.scope.get("user"), self.scope.get("session")
+            )
+            await self.rooms.join(self, room)
+        except DatabaseError:
+            await self.close_for_database()
+            return
+        self.room = room
+
+    async def disconnect(self, code: int) -> None:
+        if self.room is not None:
+            await self.rooms.leave(self, self.room)
+
+    async def on_message(self, message: ChatMessage) -> None:
+        if self.room is None:  # a frame that was on its way when we refused the room
+            return
+        try:
+            stored = await database_sync_to_async(self.store)(message.text)
+        except DatabaseError:
+            await self.close_for_database()
+            return
+        await self.rooms.broadcast(stored)
+
+    def store(self, text: str) -> ChatMessageShape:
+        author = author_for(self.scope.get("user"), self.scope.get("session"), self.guest_name)
+        return post_message(self.room, author, text)
+
+    async def close_for_database(self) -> None:
+        log.exception("chat: the database is unavailable; closing the socket so the client retries")
+        await self.close(code=CLOSE_SERVER_ERROR)
