@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from web.views import chat, health, pages, public
+from web.views import accounts, chat, health, pages, public, users
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -10,6 +10,10 @@ urlpatterns = [
     path("api/public/", public.public_api, name="public-api"),
     path("chat/", chat.rooms, name="chat"),
     path("chat/<str:room>/", chat.room, name="chat-room"),
+    path("accounts/signup/", accounts.sign_up, name="signup"),
+    path("accounts/login/", accounts.sign_in, name="login"),
+    path("accounts/logout/", accounts.sign_out, name="logout"),
+    path("users/", users.users, name="users"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -11,6 +11,7 @@ from shared.protocol import (
     parse_client_frame,
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
+from ws import presence
 
 
 class ProtocolConsumer(AsyncWebsocketConsumer):
@@ -21,15 +22,39 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     A bad frame gets an `error` frame and the socket stays open; only a flood that goes on
     after `rate_limited` closes it (4008). Frames over the transport cap never get here:
     Daphne closes those with 1009 (ws/start).
+
+    Every endpoint's signed-in sockets count as the user being online (ws/presence.py): from
+    the accepted handshake until the disconnect, whatever `connect()` a subclass defines.
     """
 
     accepts: frozenset[str] = frozenset()
+    # From the accepted handshake until the server closes the socket.
+    is_open = False
+    # This socket's presence connection id, if a signed-in user opened it.
+    presence_connection: str | None = None
 
     async def websocket_connect(self, message: dict) -> None:
         self.flood_guard = FloodGuard(
             TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST), settings.WS_FLOOD_CLOSE_AFTER
         )
         await super().websocket_connect(message)
+        if self.is_open:
+            # Only noted in memory here: a Redis outage never delays or breaks the socket.
+            self.presence_connection = presence.track(self.scope.get("user"))
+
+    async def accept(self, subprotocol: str | None = None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.is_open = True
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.is_open = False
+        await super().close(code, reason)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        self.is_open = False
+        presence.untrack(self.presence_connection)
+        self.presence_connection = None
+        await super().websocket_disconnect(message)
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, minus its `aclose_old_connections()` before every message.

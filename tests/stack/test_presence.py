@@ -1,0 +1,275 @@
+"""Accounts and presence over real sockets: nginx, Gunicorn, both Daphne workers and Redis.
+
+The stack runs with a fast heartbeat (0.5 s) and expiry (2 s) so that a killed worker's users
+go offline within seconds, and the default grace (3 s) and sweep (1 s).
+"""
+
+import asyncio
+import itertools
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+from websockets.asyncio.client import unix_connect
+from websockets.exceptions import ConnectionClosed
+
+from shared.protocol import CLOSE_SIGN_IN_REQUIRED
+from tests.conftest import start_stack, stop_stack
+from tests.stack.visitor import Visitor
+from tests.wsclient import connect, receive
+
+pytestmark = pytest.mark.stack
+
+HEARTBEAT = 0.5
+TTL = 2.0
+GRACE = 3.0
+SWEEP = 1.0
+# Slack for two busy cores shared with other test runs.
+MARGIN = 1.5
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    running = start_stack(
+        LIVE_HEARTBEAT_SECONDS=str(HEARTBEAT),
+        LIVE_TTL_SECONDS=str(TTL),
+        PRESENCE_GRACE_SECONDS=str(GRACE),
+        PRESENCE_SWEEP_SECONDS=str(SWEEP),
+    )
+    yield running
+    stop_stack(running)
+
+
+def new_user(stack, prefix: str) -> Visitor:
+    """A visitor who has just signed up (and so is signed in)."""
+    visitor = Visitor(stack.url)
+    page = visitor.sign_up(f"{prefix}-{next(_numbers)}-{os.getpid()}")
+    assert page.status == 200, page.body[:2000]
+    return visitor
+
+
+def on_worker(stack, worker: int, path: str, visitor: Visitor):
+    """A signed-in socket straight to one Daphne worker (bypassing nginx's balancing)."""
+    return unix_connect(
+        str(stack.ws_socket(worker)),
+        uri=f"ws://127.0.0.1{path}",
+        origin=stack.url,
+        additional_headers=visitor.socket_headers,
+    )
+
+
+async def watch(stack, worker: int, visitor: Visitor):
+    socket = await on_worker(stack, worker, "/ws/presence/", visitor)
+    await next_frame(socket, "presence")
+    return socket
+
+
+async def next_frame(socket, kind: str, username: str | None = None, timeout: float = 5.0) -> dict:
+    """The next frame of this type (about this user), skipping the others."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await receive(socket, timeout)
+            if frame["type"] == kind and username in (None, frame.get("username")):
+                return frame
+
+
+async def no_status_of(socket, username: str, seconds: float) -> None:
+    try:
+        frame = await next_frame(socket, "status", username, timeout=seconds)
+    except TimeoutError:
+        return
+    pytest.fail(f"unexpected {frame}")
+
+
+def row_state(page_body: str, username: str) -> str:
+    """data-online of a user's row on the server-rendered /users/ page."""
+    match = re.search(rf'data-username="{re.escape(username)}" data-online="(\w+)"', page_body)
+    assert match, f"no row for {username}"
+    return match[1]
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def test_signing_up_signs_the_new_user_in_and_opens_the_users_page(stack):
+    """The form creates the account, signs in (session cookie) and lands on /users/."""
+    alice = new_user(stack, "alice")
+    page = alice.get("/users/")
+    assert page.url.endswith("/users/")
+    assert alice.cookie("sessionid")
+    assert row_state(page.body, alice.username) in {"true", "false"}
+    assert f'<span class="account__name">{alice.username}</span>' in page.body
+
+
+def test_signing_out_then_in_again_with_the_forms(stack):
+    """Sign out (POST) leads home, /users/ then asks for sign-in; signing in leads back to it."""
+    bob = new_user(stack, "bob")
+    assert bob.sign_out().url == stack.url + "/"
+    assert bob.get("/users/").url == stack.url + "/accounts/login/?next=/users/"
+    back = bob.sign_in(bob.username)
+    assert back.url == stack.url + "/users/"
+    assert bob.username in back.body
+
+
+def test_a_wrong_password_is_refused_with_a_message(stack):
+    """The login form says what went wrong and signs nobody in."""
+    carol = new_user(stack, "carol")
+    stranger = Visitor(stack.url)
+    page = stranger.sign_in(carol.username, "not-the-password")
+    assert page.url.endswith("/accounts/login/")
+    assert "correct username and password" in page.body
+    assert stranger.get("/users/").url.endswith("/accounts/login/?next=/users/")
+
+
+def test_a_weak_password_or_a_taken_username_is_refused(stack):
+    """Django's password validators and the unique username both apply to sign-up."""
+    dave = new_user(stack, "dave")
+    weak = Visitor(stack.url).sign_up("someone-new", password="12345")
+    assert "too short" in weak.body
+    taken = Visitor(stack.url).sign_up(dave.username.upper())
+    assert "already exists" in taken.body
+
+
+def test_forms_posted_without_their_csrf_token_are_refused(stack):
+    """CSRF protection on sign-up, sign-in and sign-out."""
+    visitor = Visitor(stack.url)
+    visitor.get("/")  # a csrftoken cookie, but no token in the form
+    for path in ("/accounts/signup/", "/accounts/login/", "/accounts/logout/"):
+        assert visitor.submit(path, {"username": "x", "password": "y"}, csrf=False).status == 403, path
+
+
+# ---------------------------------------------------------------- presence
+
+
+async def test_an_anonymous_presence_socket_is_closed_with_4401(stack):
+    """Through nginx and Daphne, the close code survives to the client."""
+    async with connect(stack.ws_url, "/ws/presence/") as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(socket)
+    assert closed.value.rcvd.code == CLOSE_SIGN_IN_REQUIRED
+
+
+async def test_tabs_on_both_workers_count_as_one_user_and_closing_one_keeps_them_online(stack):
+    """Online within 1 s of the first tab (on the other worker), still online after one of two
+    tabs closes, offline after the grace once the last one closes."""
+    watcher = await watch(stack, 2, new_user(stack, "watcher"))
+    erin = new_user(stack, "erin")
+    opened_at = time.monotonic()
+    first = await on_worker(stack, 1, "/ws/ping/", erin)
+    assert (await next_frame(watcher, "status", erin.username, timeout=1.0))["online"] is True
+    online_took = time.monotonic() - opened_at
+    assert online_took < 1.0
+    second = await on_worker(stack, 2, "/ws/ping/", erin)
+    await first.close()
+    await no_status_of(watcher, erin.username, GRACE + SWEEP + MARGIN)
+    await second.close()
+    closed_at = time.monotonic()
+    offline = await next_frame(watcher, "status", erin.username, timeout=GRACE + SWEEP + MARGIN + 1)
+    took = time.monotonic() - closed_at
+    print(f"\nonline {online_took:.2f} s after the first tab opened; offline {took:.2f} s after the last closed")
+    assert offline["online"] is False
+    assert GRACE - 0.2 <= took <= GRACE + SWEEP + MARGIN, took
+    await watcher.close()
+
+
+async def test_a_reload_moving_to_the_other_worker_does_not_flicker(stack):
+    """Close on worker 1, reopen on worker 2 half a second later: watchers hear nothing."""
+    watcher = await watch(stack, 1, new_user(stack, "watcher"))
+    frank = new_user(stack, "frank")
+    page = await on_worker(stack, 1, "/ws/ping/", frank)
+    await next_frame(watcher, "status", frank.username)
+    await page.close()
+    await asyncio.sleep(0.5)
+    page = await on_worker(stack, 2, "/ws/ping/", frank)
+    await no_status_of(watcher, frank.username, GRACE + SWEEP + MARGIN)
+    await page.close()
+    await watcher.close()
+
+
+async def test_the_users_page_is_rendered_with_the_current_statuses(stack):
+    """Gunicorn reads Redis: a user with an open socket shows online before any socket opens."""
+    gina = new_user(stack, "gina")
+    reader = new_user(stack, "reader")
+    async with connect(stack.ws_url, "/ws/ping/", additional_headers=gina.socket_headers):
+        deadline = time.monotonic() + 5
+        while row_state(reader.get("/users/").body, gina.username) != "true":
+            assert time.monotonic() < deadline, "never shown online"
+            await asyncio.sleep(0.1)
+    assert row_state(reader.get("/users/").body, reader.username) == "false"
+
+
+async def test_users_of_a_worker_killed_with_sigkill_go_offline_within_the_expiry(stack):
+    """kill -9 runs no disconnect(): the user's connection expires (TTL) and the surviving
+    worker's sweep announces the offline; nobody stays online for ever."""
+    watcher = await watch(stack, 2, new_user(stack, "watcher"))
+    henry = new_user(stack, "henry")
+    doomed = await on_worker(stack, 1, "/ws/ping/", henry)
+    await next_frame(watcher, "status", henry.username)
+    await asyncio.sleep(HEARTBEAT * 2)  # a steady state: at least one heartbeat since the join
+    try:
+        killed_at = time.monotonic()
+        os.kill(stack.pid_of("ws:ws-1"), signal.SIGKILL)
+        offline = await next_frame(watcher, "status", henry.username, timeout=TTL + SWEEP + MARGIN + 2)
+        took = time.monotonic() - killed_at
+    finally:
+        await doomed.close()
+        stack.wait_until_ready(30)  # supervisor restarts the worker
+    assert offline["online"] is False
+    print(f"\noffline {took:.2f} s after kill -9 (TTL {TTL} s, heartbeat {HEARTBEAT} s, sweep {SWEEP} s)")
+    assert TTL - HEARTBEAT - 0.2 <= took <= TTL + SWEEP + MARGIN, took
+    reader = new_user(stack, "reader")
+    assert row_state(reader.get("/users/").body, henry.username) == "false"
+    await watcher.close()
+
+
+async def test_signed_in_users_appear_on_the_public_board_and_in_chat_under_their_username(stack):
+    """The session cookie is how the Daphne consumers know who a socket is."""
+    ivy = new_user(stack, "ivy")
+    async with connect(stack.ws_url, "/ws/public/", additional_headers=ivy.socket_headers) as board:
+        assert (await next_frame(board, "welcome"))["you"]["name"] == ivy.username
+    async with connect(stack.ws_url, "/ws/chat/lobby/", additional_headers=ivy.socket_headers) as room:
+        await next_frame(room, "history")
+        await room.send(json.dumps({"type": "message", "text": "hello from ivy"}))
+        message = (await next_frame(room, "message"))["message"]
+    assert (message["author"], message["text"]) == (ivy.username, "hello from ivy")
+
+
+# ---------------------------------------------------------------- Redis faults (kept last: they restart Redis)
+
+
+def test_the_users_page_says_statuses_are_unknown_while_redis_is_down(stack):
+    """Sign-in (sessions live in the database) and the page still work; statuses show unknown."""
+    jack = new_user(stack, "jack")
+    stack.ctl("stop", "redis")
+    try:
+        page = jack.get("/users/")
+    finally:
+        stack.ctl("start", "redis")
+        stack.wait_until_ready(30)
+    assert page.status == 200
+    assert row_state(page.body, jack.username) == "unknown"
+    assert "Statuses are unavailable right now" in page.body
+
+
+async def test_presence_recovers_by_itself_after_redis_restarts_empty(stack):
+    """Redis loses everything: open sockets are rewritten by the next heartbeat (still online),
+    and new changes reach watchers again."""
+    watcher_user, kate, leo = new_user(stack, "watcher"), new_user(stack, "kate"), new_user(stack, "leo")
+    watcher = await watch(stack, 2, watcher_user)
+    kates_page = await on_worker(stack, 1, "/ws/ping/", kate)
+    await next_frame(watcher, "status", kate.username)
+    stack.ctl("restart", "redis")
+    stack.wait_until_ready(30)
+    deadline = time.monotonic() + 10
+    while row_state(leo.get("/users/").body, kate.username) != "true":
+        assert time.monotonic() < deadline, "kate not rewritten after the restart"
+        await asyncio.sleep(0.2)
+    async with connect(stack.ws_url, "/ws/ping/", additional_headers=leo.socket_headers):
+        online = await next_frame(watcher, "status", leo.username, timeout=10)
+    assert online["online"] is True
+    await kates_page.close()
+    await watcher.close()
