@@ -1,12 +1,8 @@
 """The public board: every connected client's delay, kept in Redis for all workers and Gunicorn.
 
-Redis holds two keys under the app prefix:
-- `board:live`, a LiveSet of client ids (heartbeat-refreshed, so a dead worker's clients expire);
-- `board:rows`, a hash of client id -> the row as wire JSON (BoardRow).
-
-Nothing here is O(N) per event: a delay report touches one local row; the O(N) work, reading
-the board and serializing its rows, happens once per snapshot per worker, and every client's
-answer is spliced from those pre-serialized rows.
+Nothing here is O(N) per event: a delay report touches one local row, and a snapshot reads
+the first 200 rows and everyone's figures by rank and count (see the Redis section below),
+so every client's answer is spliced from rows serialized once.
 """
 
 import json
@@ -19,7 +15,6 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio
 
-from shared.liveset import LiveSet
 from shared.protocol import (
     Arrival,
     BoardRow,
@@ -175,6 +170,18 @@ class BoardEvents:
         if self.joined.pop(client_id, None) is None:
             self.left.add(client_id)
 
+    def then(self, later: "BoardEvents") -> "BoardEvents":
+        """These events followed by `later` ones, coalesced (to retry a failed broadcast)."""
+        merged = BoardEvents()
+        for events in (self, later):
+            for arrival in events.joined.values():
+                merged.join(arrival)
+            for client_id, name in events.renamed.items():
+                merged.rename(client_id, name)
+            for client_id in events.left:
+                merged.leave(client_id)
+        return merged
+
     def frames(self) -> list[str]:
         """The broadcasts, in an order that never shows a rename or leave before its join."""
         frames = [connect_frame(list(self.joined.values()))] if self.joined else []
@@ -187,7 +194,7 @@ class BoardEvents:
 # ---------------------------------------------------------------- Redis
 #
 # Four keys, each answering one question without reading the whole board:
-#   board:live    LiveSet of ids, scored by expiry       - who is still refreshed (sweeps)
+#   board:live    ids scored by expiry (as in LiveSet)   - who is still refreshed (sweeps)
 #   board:order   sorted set of ids by connected_at      - the first 200, in order: ZRANGE 0 199
 #   board:rows    hash of id -> row as wire JSON         - those 200 rows, spliced as they are
 #   board:delays  sorted set of ids by current delay     - count, min, max and percentiles by
@@ -236,9 +243,12 @@ def _build_snapshot(overview: list, details: list) -> Snapshot:
     # A row removed between the two reads comes back as None: it is simply not shown.
     shown = [(i, raw) for i, raw in zip(ids, raw_rows, strict=False) if raw is not None]
     summary: BoardSummary = {"count": count, "min_ms": None, "median_ms": None, "p95_ms": None, "max_ms": None}
-    if count:
+    # Clients can leave between the two reads: a rank read past the end comes back empty, and
+    # that figure is simply left out until the next snapshot.
+    if lowest and highest:
         summary["min_ms"], summary["max_ms"] = lowest[0][1], highest[0][1]
-        for (name, p), pair in zip(PERCENTILES.items(), ranked, strict=True):
+    for (name, p), pair in zip(PERCENTILES.items(), ranked, strict=True):
+        if count and pair:
             weight = _rank_bounds(count, p)[2]
             summary[name] = _round(pair[0][1] + (pair[-1][1] - pair[0][1]) * weight)
     return Snapshot(
@@ -256,51 +266,54 @@ class BoardStore:
     def __init__(self, client: redis.asyncio.Redis, ttl_seconds: float):
         self._redis = client
         self._keys = _keys()
-        self.live = LiveSet(client, self._keys["live"], ttl_seconds)
+        self.ttl = ttl_seconds
 
     async def save(self, rows: Iterable[BoardRow]) -> None:
         """Write whole rows and keep them alive (a worker's heartbeat saves all its rows, which
         also rebuilds the board after a Redis restart)."""
-        rows = list(rows)
-        if rows:
-            await self._write(rows, with_order=True)
-            await self.live.refresh(row["id"] for row in rows)
+        await self._write(list(rows), alive=True)
 
     async def update(self, rows: Iterable[BoardRow]) -> None:
         """Write rows changed by reports and renames (their expiry is the heartbeat's job)."""
-        rows = list(rows)
-        if rows:
-            await self._write(rows, with_order=False)
+        await self._write(list(rows), alive=False)
 
-    async def _write(self, rows: list[BoardRow], with_order: bool) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
+    async def _write(self, rows: list[BoardRow], alive: bool) -> None:
+        if not rows:
+            return
+        # One transaction: a client is in all four keys or in none, whatever fails midway.
+        async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys["rows"], mapping={row["id"]: encode(row) for row in rows})
-            if with_order:
-                pipe.zadd(self._keys["order"], {row["id"]: row["connected_at"] for row in rows})
             delays = {row["id"]: row["delay_ms"] for row in rows if row["delay_ms"] is not None}
             if delays:
                 pipe.zadd(self._keys["delays"], delays)
+            if alive:
+                pipe.zadd(self._keys["order"], {row["id"]: row["connected_at"] for row in rows})
+                expires = time.time() + self.ttl
+                pipe.zadd(self._keys["live"], {row["id"]: expires for row in rows})
             await pipe.execute()
 
     async def remove(self, client_id: str) -> bool:
         """True when this call took the client off the board (so it alone announces the leave)."""
-        removed = await self.live.remove(client_id)
-        await self._forget([client_id])
-        return removed
+        return bool(await self._forget([client_id]))
 
     async def sweep(self) -> list[str]:
-        """Drop clients whose worker stopped refreshing them; returns the ones this call dropped."""
-        expired = await self.live.take_expired()
-        await self._forget(expired)
-        return expired
+        """Drop clients whose worker stopped refreshing them; returns the ones this call dropped
+        (several workers sweep at once; each expiry is reported by exactly one)."""
+        stale = await self._redis.zrangebyscore(self._keys["live"], "-inf", f"({time.time()}")
+        return await self._forget(stale)
 
-    async def _forget(self, ids: list[str]) -> None:
-        if ids:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hdel(self._keys["rows"], *ids)
-                pipe.zrem(self._keys["order"], *ids)
-                pipe.zrem(self._keys["delays"], *ids)
-                await pipe.execute()
+    async def _forget(self, ids: list[str]) -> list[str]:
+        """Remove clients from all four keys at once; returns those this call took off `live`."""
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for client_id in ids:
+                pipe.zrem(self._keys["live"], client_id)
+            pipe.hdel(self._keys["rows"], *ids)
+            pipe.zrem(self._keys["order"], *ids)
+            pipe.zrem(self._keys["delays"], *ids)
+            removed = await pipe.execute()
+        return [client_id for client_id, gone in zip(ids, removed, strict=False) if gone]
 
     async def snapshot(self) -> Snapshot:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -1,7 +1,7 @@
 """The channel layer configuration, as a function so tests can build the same layer on their own
 Redis. Daphne workers pass events to each other through it, one channel per worker process
-(ws/runtime.py), never one per socket. Both layers work; docs/benchmarks.md has the numbers
-behind the default."""
+(ws/runtime.py), never one per socket. Both layers work; docs/benchmarks.md compares them
+under the public board's load."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -16,9 +16,10 @@ def channel_layer_settings(kind: str, redis_url: str, prefix: str) -> dict:
     if kind not in BACKENDS:
         raise ImproperlyConfigured(f"CHANNEL_LAYER must be one of {sorted(BACKENDS)}, not {kind!r}")
     # redis-py 8 made 5 s the default socket_timeout, which kills the layer's idle blocking
-    # receive() every 5 s (sockets closed with 1011). The layer's own BZPOPMIN timeout bounds
-    # each call, so the socket needs no timeout of its own.
-    host = {"address": redis_url, "socket_timeout": None, "socket_connect_timeout": 2}
+    # receive() every 5 s (sockets closed with 1011): its BZPOPMIN waits up to 5 s itself.
+    # 10 s stays above that, yet a Redis that stops answering without closing the connection
+    # (a partition, a paused VM) cannot hang a group_send for ever.
+    host = {"address": redis_url, "socket_timeout": 10, "socket_connect_timeout": 2}
     config = {"hosts": [host], "prefix": f"{prefix}:layer"}
     if kind == "redis":
         # A worker re-joins its groups every heartbeat; a dead worker's membership lapses

@@ -6,6 +6,7 @@ expires by itself. A refresh re-adds its members, so after a Redis restart the n
 heartbeat rebuilds the set.
 """
 
+import math
 import time
 from collections.abc import Iterable
 
@@ -23,7 +24,11 @@ class LiveSet:
         expires = (now or time.time()) + self.ttl
         scores = dict.fromkeys(members, expires)
         if scores:
-            await self._redis.zadd(self.key, scores)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(self.key, scores)
+                # The key itself goes too once nobody refreshes it (a room whose only worker died).
+                pipe.expire(self.key, math.ceil(2 * self.ttl))
+                await pipe.execute()
 
     async def remove(self, member: str) -> bool:
         """Drop a member; True when it was there (so exactly one remover announces a leave)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 # Close codes (RFC 6455 1009; 4000-4999 are ours).
+CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
 CLOSE_RATE_LIMITED = 4008
 CLOSE_SIGN_IN_REQUIRED = 4401
@@ -38,9 +39,11 @@ NAME_MAX_CHARS = 32
 CHAT_TEXT_MAX_CHARS = 2000
 DELAY_MAX_MS = 60_000
 ROOM_PATTERN = re.compile(r"[a-z0-9_-]{1,64}", re.ASCII)
-# C0 controls and DEL: invisible, and NUL cannot even be stored in PostgreSQL text.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls and DEL are invisible, and NUL cannot even be stored in PostgreSQL text. Lone
+# UTF-16 surrogates (JSON's "\ud800") are not text at all: they cannot be encoded as UTF-8 for
+# Redis, the database or the wire, so one would break every write that carries it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,8 @@ def _decode_json(text: str) -> dict[str, Any]:
         frame = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as error:  # JSONDecodeError and the NaN/Infinity refusal
         raise ProtocolError("bad_json", f"frame is not valid JSON: {error}") from None
+    except RecursionError:  # "[[[[…" a few thousand deep fits in a small frame
+        raise ProtocolError("bad_json", "frame is nested too deeply") from None
     if not isinstance(frame, dict):
         raise ProtocolError("bad_message", "a frame must be a JSON object")
     return frame
@@ -169,7 +174,7 @@ def _text(value: object, field: str, max_chars: int, forbidden: re.Pattern[str])
     if not 1 <= len(text) <= max_chars:
         raise ProtocolError("bad_message", f'"{field}" must be 1 to {max_chars} characters after trimming')
     if forbidden.search(text):
-        raise ProtocolError("bad_message", f'"{field}" must not contain control characters')
+        raise ProtocolError("bad_message", f'"{field}" must not contain control characters or lone surrogates')
     return text
 
 

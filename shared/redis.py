@@ -2,6 +2,7 @@
 
 import asyncio
 import weakref
+from collections.abc import Awaitable
 from functools import cache
 
 import redis
@@ -43,6 +44,19 @@ def async_redis() -> redis.asyncio.Redis:
             settings.REDIS_URL, **_options(redis.asyncio.retry.Retry)
         )
     return client
+
+
+async def attempt(work: Awaitable, within: float) -> bool:
+    """Await Redis work for at most `within` seconds; False when Redis was down or too slow.
+
+    For work a socket's handshake or next frame must not wait on (joining the board, a room's
+    member count): a heartbeat writes the same state again, so a skipped write heals itself.
+    """
+    try:
+        await asyncio.wait_for(work, within)
+    except (TimeoutError, *REDIS_DOWN):
+        return False
+    return True
 
 
 def _options(retry_class: type = redis.retry.Retry) -> dict:

@@ -133,7 +133,7 @@ CHANNEL_LAYERS = {"default": channel_layer_settings(CHANNEL_LAYER, REDIS_URL, RE
 # ---------------------------------------------------------------- liveness of connections
 # Every worker refreshes its connections' entries in Redis (board rows, room members,
 # presence) each heartbeat; an entry not refreshed for the TTL expires. So a worker killed
-# without running disconnect() leaves no ghost after TTL + one sweep (at most ~35 s), and a
+# without running disconnect() leaves no ghost after TTL + one heartbeat (40 s at most), and a
 # Redis restart is repaired by the next heartbeat.
 LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
 LIVE_TTL_SECONDS = env_float("LIVE_TTL_SECONDS", 30.0, minimum=0.3)

@@ -1,13 +1,13 @@
 """Gunicorn settings, read from the environment so the local stack and compose share them."""
 
-import os
+from shared.env import env_int, env_str
 
 # A unix socket in the local stack (unix:/run/dir/web.sock), a port in a container.
-bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+bind = env_str("WEB_BIND", "0.0.0.0:8000")
 # Pages are short and I/O bound (a Redis or SQL read): a few threads per process suffice.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = env_int("WEB_CONCURRENCY", 2, minimum=1)
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = env_int("WEB_THREADS", 4, minimum=1)
 # nginx buffers slow clients, so a request that takes this long is stuck, not slow.
 timeout = 30
 graceful_timeout = 10

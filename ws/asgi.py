@@ -5,10 +5,11 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shared.settings")
-# Sets Django up before anything imports models (consumers, auth middleware).
-django_asgi_app = get_asgi_application()
+# Sets Django up before anything imports models (consumers, auth middleware): every import
+# below must come after it, hence their E402.
+get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from shared.board import EMPTY_SNAPSHOT, BoardEvents, BoardStore, ClientDelays, new_client_id, now_ms
-from shared.redis import REDIS_DOWN, async_redis
+from shared.redis import REDIS_DOWN, async_redis, attempt
 from ws.runtime import Runtime, Socket
 
 TOPIC = "board"
 # Joins and leaves must show within 1 s: a tick plus one fan-out leaves ample margin.
 TICK_SECONDS = 0.25
+# A join waits at most this long for each Redis step: a client joins even while Redis is down
+# (pings still work, and the heartbeat puts it on the board once Redis is back).
+JOIN_WAIT_SECONDS = 1.0
 # Answers carry a board at most this old; reports arrive once a second, so nobody sees a lag.
 SNAPSHOT_SECONDS = 0.5
 
@@ -42,6 +45,9 @@ class Board:
         self.snapshot = EMPTY_SNAPSHOT
         self._read_lock = asyncio.Lock()
         self._reads_started = 0
+        # Writes of this worker's rows go one at a time: a heartbeat saving a row while its
+        # client leaves could otherwise put the row back after its removal.
+        self._write_lock = asyncio.Lock()
         runtime.every(TICK_SECONDS, "board tick", self.tick)
         runtime.every(SNAPSHOT_SECONDS, "board snapshot", self.refresh_snapshot)
         runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "board heartbeat", self.heartbeat)
@@ -60,24 +66,37 @@ class Board:
         client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms()))
         self.clients[client.delays.id] = client
         self.events.join(client.delays.arrival())
-        await self._quietly(self.store.save([client.delays.row()]))
-        await self._quietly(self.refresh_snapshot())
-        await socket.send(text_data=self.snapshot.welcome_frame(client.delays.row()))
-        # Followed after the welcome is sent, so no broadcast can overtake it.
-        await self.runtime.follow(TOPIC, socket)
+        try:
+            await attempt(self._save([client]), JOIN_WAIT_SECONDS)
+            await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
+            await socket.send(text_data=self.snapshot.welcome_frame(client.delays.row()))
+            # Followed after the welcome is sent, so no broadcast can overtake it.
+            await self.runtime.follow(TOPIC, socket)
+        except BaseException:
+            # Half-joined (the socket went away, or the consumer was cancelled): forget the
+            # client here; a row already written expires unrefreshed and is swept.
+            self._forget_locally(client)
+            raise
         return client
 
     async def leave(self, client: BoardClient) -> None:
-        client_id = client.delays.id
         self.runtime.unfollow(TOPIC, client.socket)
-        self.clients.pop(client_id, None)
-        self.changed.discard(client_id)
+        if self.clients.pop(client.delays.id, None) is None:
+            return  # already gone
+        self.changed.discard(client.delays.id)
         try:
-            removed = await self.store.remove(client_id)
+            async with self._write_lock:
+                removed = await self.store.remove(client.delays.id)
         except REDIS_DOWN:
             return  # the row expires by itself; whoever sweeps it announces the leave
         if removed:
-            self.events.leave(client_id)
+            self.events.leave(client.delays.id)
+
+    def _forget_locally(self, client: BoardClient) -> None:
+        self.runtime.unfollow(TOPIC, client.socket)
+        self.clients.pop(client.delays.id, None)
+        self.changed.discard(client.delays.id)
+        self.events.leave(client.delays.id)
 
     def record_delay(self, client: BoardClient, delay_ms: float) -> str:
         """Take a report and return the `delays` answer (no Redis on this path)."""
@@ -93,14 +112,21 @@ class Board:
     # ------------------------------------------------------------ periodic jobs
 
     async def tick(self) -> None:
-        if self.changed:
-            changed = [self.clients[i].delays.row() for i in self.changed if i in self.clients]
-            await self.store.update(changed)
-            self.changed.clear()
-        if self.events:
-            for frame in self.events.frames():
+        # Take the pending work before the first await: whatever arrives meanwhile waits for
+        # the next tick instead of being cleared unsent. On failure the work is put back.
+        changed, self.changed = self.changed, set()
+        events, self.events = self.events, BoardEvents()
+        try:
+            rows = [self.clients[i].delays.row() for i in changed if i in self.clients]
+            async with self._write_lock:
+                await self.store.update(rows)
+            changed = set()
+            for frame in events.frames():
                 await self.runtime.publish(TOPIC, frame)
-            self.events = BoardEvents()
+        except BaseException:
+            self.changed |= changed
+            self.events = events.then(self.events)
+            raise
 
     async def refresh_snapshot(self) -> None:
         """Make `self.snapshot` a read that began after this call did.
@@ -116,14 +142,11 @@ class Board:
             self.snapshot = await self.store.snapshot()
 
     async def heartbeat(self) -> None:
-        await self.store.save(client.delays.row() for client in list(self.clients.values()))
+        await self._save(list(self.clients.values()))
         for client_id in await self.store.sweep():
             self.events.leave(client_id)
 
-    async def _quietly(self, work) -> None:
-        """Connect-time Redis work: a client joins even while Redis is down (pings still work,
-        and the heartbeat puts it on the board once Redis is back)."""
-        try:
-            await asyncio.wait_for(work, timeout=1.0)
-        except (TimeoutError, *REDIS_DOWN):
-            pass
+    async def _save(self, clients: list[BoardClient]) -> None:
+        async with self._write_lock:
+            # Only clients still here once the lock is ours: one that left meanwhile stays gone.
+            await self.store.save(c.delays.row() for c in clients if c.delays.id in self.clients)

@@ -14,7 +14,6 @@ Member counts: each socket is one member of the room's LiveSet in Redis, refresh
 heartbeat, so a killed worker's sockets drop out within LIVE_TTL_SECONDS.
 """
 
-import asyncio
 import logging
 import uuid
 from collections import deque
@@ -27,7 +26,7 @@ from django.conf import settings
 from shared.chat import HISTORY_LENGTH, members_key, message_id, messages_with_ids, newest_ids, recent_messages
 from shared.liveset import LiveSet
 from shared.protocol import ChatMessageShape, history_frame, message_frame
-from shared.redis import REDIS_DOWN, async_redis
+from shared.redis import REDIS_DOWN, async_redis, attempt
 from ws.runtime import Runtime, Socket
 
 log = logging.getLogger(__name__)
@@ -165,7 +164,7 @@ class ChatRooms:
             await self.leave(socket, name)
             raise
         await seat.open_with(history, name)
-        await self._quietly(self._members(name).refresh([seat.member_id]))
+        await attempt(self._members(name).refresh([seat.member_id]), MEMBERS_WAIT_SECONDS)
 
     async def leave(self, socket: Socket, name: str) -> None:
         room = self.rooms.get(name)
@@ -176,7 +175,7 @@ class ChatRooms:
             del self.rooms[name]
             self.runtime.unfollow(topic(name), room)
         # If Redis is down, the member expires by itself.
-        await self._quietly(self._members(name).remove(seat.member_id))
+        await attempt(self._members(name).remove(seat.member_id), MEMBERS_WAIT_SECONDS)
 
     async def broadcast(self, message: ChatMessageShape) -> None:
         """Send a stored message to every socket in its room, on every worker."""
@@ -217,14 +216,6 @@ class ChatRooms:
 
     def _members(self, room: str) -> LiveSet:
         return LiveSet(self.redis, members_key(room), settings.LIVE_TTL_SECONDS)
-
-    async def _quietly(self, work) -> None:
-        """Member bookkeeping never holds up chat for long: the socket's next frame waits for it,
-        and the heartbeat repairs whatever an outage skipped."""
-        try:
-            await asyncio.wait_for(work, MEMBERS_WAIT_SECONDS)
-        except (TimeoutError, *REDIS_DOWN):
-            log.debug("chat members: Redis unavailable; the heartbeat will catch up", exc_info=True)
 
     def _log_publish_failure(self, error: Exception) -> None:
         if not self._publish_failing:

@@ -93,7 +93,13 @@ class Runtime:
         if not followers:
             del self._followers[topic]
             if self.channel is not None:
-                self._spawn(self._guarded(f"leave {topic}", self.layer.group_discard(group_name(topic), self.channel)))
+                self._spawn(self._guarded(f"leave {topic}", self._leave_if_unfollowed(topic)))
+
+    async def _leave_if_unfollowed(self, topic: str) -> None:
+        # A socket may have followed the topic again (a reload onto this worker) before this
+        # ran: leaving now would cut the new follower off until the next renewal.
+        if not self._followers.get(topic):
+            await self.layer.group_discard(group_name(topic), self.channel)
 
     def followers(self, topic: str) -> frozenset[Socket]:
         """This process's sockets that follow `topic`."""
@@ -171,6 +177,10 @@ class Runtime:
             try:
                 message = await self.layer.receive(self.channel)
             except REDIS_DOWN:
+                await asyncio.sleep(RECEIVE_RETRY_SECONDS)
+                continue
+            except Exception:  # e.g. READONLY after a failover: this loop must outlive it
+                log.exception("receiving from the channel layer failed; retrying")
                 await asyncio.sleep(RECEIVE_RETRY_SECONDS)
                 continue
             await self.send_local(message["topic"], message["text"])

@@ -31,6 +31,8 @@ async def run(stack: Stack) -> dict:
     for count in COUNTS:
         runs[f"echo@{count}"] = await measure(stack, "/ws/echo/", count)
         runs[f"app@{count}"] = await measure(stack, "/ws/public/", count)
+    for count in LAYER_COUNTS:
+        runs[f"echo-lean@{count}"] = await measure(stack, "/ws/echo-lean/", count)
     other = await asyncio.to_thread(start_stack, CHANNEL_LAYER="pubsub", **BENCH_STACK_ENV)
     try:
         for count in LAYER_COUNTS:
@@ -42,11 +44,13 @@ async def run(stack: Stack) -> dict:
 
 def verdicts(runs: dict) -> dict:
     p99_ratios = {n: round(runs[f"app@{n}"]["p99_ms"] / runs[f"echo@{n}"]["p99_ms"], 2) for n in COUNTS}
+    lean_ratios = {n: round(runs[f"app@{n}"]["p99_ms"] / runs[f"echo-lean@{n}"]["p99_ms"], 2) for n in LAYER_COUNTS}
     bytes_growth = round(runs["app@1000"]["bytes_per_client_s"] / runs["app@400"]["bytes_per_client_s"], 2)
     cpu = [runs[f"app@{n}"]["cpu_ms_per_client_s"] for n in COUNTS]
     everyone_in = all(run["connected"] == run["clients"] for run in runs.values())
     return {
         "p99_ratio_app_to_echo": p99_ratios,
+        "p99_ratio_app_to_lean_echo": lean_ratios,
         "bytes_per_client_s_1000_vs_400": bytes_growth,
         "cpu_ms_per_client_s_by_n": dict(zip(COUNTS, cpu, strict=True)),
         "every_storm_client_got_in": everyone_in,

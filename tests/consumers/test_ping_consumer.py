@@ -94,12 +94,13 @@ async def test_a_handshake_without_an_origin_is_refused():
 
 
 @override_settings(
+    REDIS_URL="redis://127.0.0.1:1/0",
     CHANNEL_LAYERS={
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 0.2}]},
         }
-    }
+    },
 )
 async def test_pings_are_answered_while_redis_is_unreachable():
     """The ping path has no channel layer, so a dead Redis cannot stop pongs."""

@@ -30,6 +30,13 @@ async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
                 return frame
 
 
+async def announced(watcher, client_id: str) -> None:
+    """Wait for the connect broadcast naming this client (later renames go out on their own)."""
+    async with asyncio.timeout(5):
+        while client_id not in [c["id"] for c in (await next_of(watcher, "connect"))["clients"]]:
+            pass
+
+
 async def test_the_welcome_names_the_client_and_lists_it(live_redis):
     """A new client learns its own id and name and finds its own row on the board."""
     client, welcome = await join()
@@ -185,3 +192,47 @@ async def test_pings_answer_and_a_client_joins_while_redis_is_down(live_redis):
         await asyncio.sleep(0.1)
     assert answer["summary"]["count"] == 1
     await client.disconnect()
+
+
+async def test_a_consumer_that_crashes_still_takes_its_row_off_the_board(live_redis, monkeypatch):
+    """A bug in a handler kills that socket only; its row leaves like any other (no ghost)."""
+    import contextlib
+
+    from ws.board import Board
+
+    watcher, _ = await join()
+    victim, victim_welcome = await join()
+    victim_id = victim_welcome["you"]["id"]
+    await announced(watcher, victim_id)
+
+    def broken(self, client, delay_ms):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Board, "record_delay", broken)
+    await victim.send_json_to({"type": "delay", "delay_ms": 1})
+    async with asyncio.timeout(5):
+        while True:
+            frame = await next_of(watcher, "disconnect")
+            if victim_id in frame["ids"]:
+                break
+    with contextlib.suppress(RuntimeError):
+        await victim.wait()
+    await watcher.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [('{"type":"rename","name":"\\ud800"}', "bad_message"), ("[" * 5000, "bad_json")],
+    ids=["lone_surrogate_name", "deep_nesting"],
+)
+async def test_frames_that_could_crash_a_worker_are_refused_and_the_board_keeps_working(live_redis, frame, code):
+    """A surrogate name would break every Redis write of the worker; deep nesting the parser."""
+    watcher, _ = await join()
+    client, client_welcome = await join()
+    await announced(watcher, client_welcome["you"]["id"])
+    await client.send_to(text_data=frame)
+    assert (await next_of(client, "error"))["code"] == code
+    await client.send_json_to({"type": "rename", "name": "fine"})
+    assert (await next_of(watcher, "rename"))["name"] == "fine"
+    await client.disconnect()
+    await watcher.disconnect()

@@ -73,14 +73,15 @@ async def test_a_socket_that_unfollows_gets_nothing_more(two_workers):
     assert first.followers("board") == frozenset()
 
 
-async def test_a_failing_job_is_retried_and_does_not_stop_the_runtime(redis_server):
-    """A job that raises keeps being called every period."""
+@pytest.mark.parametrize("error", [ConnectionError("redis is down"), ValueError("a bug")], ids=["outage", "bug"])
+async def test_a_failing_job_is_retried_and_does_not_stop_the_runtime(redis_server, error):
+    """A job that raises, from an outage or a bug, keeps being called every period."""
     runtime = Runtime(layer_for(redis_server.url, "redis"))
     calls = []
 
     async def flaky():
         calls.append(1)
-        raise ConnectionError("redis is down")
+        raise error
 
     runtime.every(0.05, "flaky", flaky)
     await until(lambda: len(calls) >= 3)

@@ -182,3 +182,26 @@ def test_room_names_of_lowercase_ascii_digits_dash_and_underscore_are_valid(room
 def test_other_room_names_are_invalid_including_unicode_lookalikes(room):
     """Uppercase, spaces, over 64, non-ASCII letters and digits, trailing newline."""
     assert not is_valid_room(room)
+
+
+@pytest.mark.parametrize("text", ['{"type":"rename","name":"a\\ud800b"}', '{"type":"message","text":"x\\udfff"}'])
+def test_a_lone_surrogate_is_bad_message_because_it_cannot_be_stored_or_sent(text):
+    """JSON can spell a half of a UTF-16 pair that no UTF-8 write (Redis, SQL, wire) accepts."""
+    accepts = PUBLIC_ENDPOINT | CHAT_ENDPOINT
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(text, accepts, 64 * 1024)
+    assert caught.value.code == "bad_message"
+    assert "surrogate" in caught.value.detail
+
+
+def test_a_properly_paired_surrogate_is_an_ordinary_character():
+    """An escaped emoji (a valid pair) is accepted and decoded."""
+    frame = '{"type":"rename","name":"\\ud83d\\ude00 Ada"}'
+    assert parse_client_frame(frame, PUBLIC_ENDPOINT, 1024).name == "😀 Ada"
+
+
+def test_deeply_nested_json_is_bad_json_not_a_crash():
+    """Thousands of brackets fit in a small frame and would exhaust the parser's recursion."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame("[" * 5000, PING_ENDPOINT, 16 * 1024)
+    assert caught.value.code == "bad_json"

@@ -1,14 +1,20 @@
 """The edge every endpoint shares: frame limits, parsing and dispatch by message type."""
 
+import time
+
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from shared.protocol import (
+    CLOSE_ABNORMAL,
     CLOSE_RATE_LIMITED,
+    Ping,
     ProtocolError,
     error_frame,
     parse_client_frame,
+    pong_frame,
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
 from ws import presence
@@ -32,6 +38,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     is_open = False
     # This socket's presence connection id, if a signed-in user opened it.
     presence_connection: str | None = None
+    released = False
 
     async def websocket_connect(self, message: dict) -> None:
         self.flood_guard = FloodGuard(
@@ -51,10 +58,27 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await super().close(code, reason)
 
     async def websocket_disconnect(self, message: dict) -> None:
+        await self.release(message.get("code", CLOSE_ABNORMAL))
+        raise StopConsumer
+
+    async def __call__(self, scope, receive, send) -> None:
+        # Channels runs disconnect() only when the disconnect message is dispatched. A consumer
+        # that crashed, or that Daphne cancelled, would keep its board row, room seat and
+        # presence alive through its worker's heartbeats for ever: release them here too.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release(CLOSE_ABNORMAL)
+
+    async def release(self, code: int) -> None:
+        """Give up everything this socket holds, once: presence, then the endpoint's disconnect()."""
+        if self.released:
+            return
+        self.released = True
         self.is_open = False
         presence.untrack(self.presence_connection)
         self.presence_connection = None
-        await super().websocket_disconnect(message)
+        await self.disconnect(code)
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, minus its `aclose_old_connections()` before every message.
@@ -69,6 +93,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.is_open:
+            return  # frames already on their way when the server closed the socket
         verdict = self.flood_guard.judge()
         if verdict is Verdict.CLOSE:
             await self.close(code=CLOSE_RATE_LIMITED)
@@ -84,6 +110,10 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await getattr(self, f"on_{message.type}")(message)
         except ProtocolError as error:
             await self.send_error(error)
+
+    async def on_ping(self, ping: Ping) -> None:
+        """Every endpoint that accepts pings answers them alike, at once, touching no store."""
+        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))
 
     async def send_error(self, error: ProtocolError) -> None:
         await self.send(text_data=error_frame(error.code, error.detail))

@@ -1,8 +1,7 @@
-"""`/ws/ping/`: answer every ping at once. This path touches neither Redis nor the database."""
+"""`/ws/ping/`: answer every ping at once (ProtocolConsumer.on_ping). This path touches neither
+Redis nor the database."""
 
-import time
-
-from shared.protocol import PING_ENDPOINT, Ping, pong_frame
+from shared.protocol import PING_ENDPOINT
 from ws.consumers.base import ProtocolConsumer
 
 
@@ -11,6 +10,3 @@ class PingConsumer(ProtocolConsumer):
     # No channel layer: nothing is ever sent to this consumer from outside, and without a
     # layer its pongs keep flowing while Redis is down.
     channel_layer_alias = None
-
-    async def on_ping(self, ping: Ping) -> None:
-        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))

@@ -1,12 +1,11 @@
 """`/ws/public/`: the public board. Pings as on /ws/ping/; delay reports answered with the board."""
 
 import logging
-import time
 
 from channels.db import database_sync_to_async
 
 from shared.identity import SESSION_NAME_KEY, display_name
-from shared.protocol import PUBLIC_ENDPOINT, Delay, Ping, ProtocolError, Rename, pong_frame
+from shared.protocol import PUBLIC_ENDPOINT, Delay, ProtocolError, Rename
 from ws.board import Board, BoardClient
 from ws.consumers.base import ProtocolConsumer
 
@@ -28,9 +27,6 @@ class PublicConsumer(ProtocolConsumer):
     async def disconnect(self, code: int) -> None:
         if self.client is not None:
             await self.board.leave(self.client)
-
-    async def on_ping(self, ping: Ping) -> None:
-        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))
 
     async def on_delay(self, report: Delay) -> None:
         await self.send(text_data=self.board.record_delay(self.client, report.delay_ms))

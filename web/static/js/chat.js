@@ -97,8 +97,20 @@ function send() {
     showNotice('Not connected: your message stays here; send it again once the connection is back.');
     return;
   }
+  unconfirmed = text;
   input.value = '';
   hideNotice();
+}
+
+// The text sent last, until the room echoes it back: if the socket drops first (the server
+// could not store it and closed with 1011, or the network went), it goes back in the box.
+let unconfirmed = null;
+
+function restoreUnconfirmed() {
+  if (unconfirmed === null) return;
+  if (input.value.trim() === '') input.value = unconfirmed;
+  unconfirmed = null;
+  showNotice('Your last message may not have been sent: it is back in the box; send it again once connected.');
 }
 
 function showNotice(text) {
@@ -121,6 +133,7 @@ function onMessage(frame) {
   if (frame.type === 'history') {
     frame.messages.forEach(show);
   } else if (frame.type === 'message') {
+    if (frame.message.text === unconfirmed) unconfirmed = null;
     show(frame.message);
   } else if (frame.type === 'error') {
     showNotice(refusalText(frame));
@@ -130,6 +143,7 @@ function onMessage(frame) {
 function onStateChange(state) {
   renderState(byId('conn-state'), state);
   sendButton.disabled = state.name !== 'open';
+  if (state.name !== 'open' && state.name !== 'connecting') restoreUnconfirmed();
 }
 
 byId('composer').addEventListener('submit', (event) => {

@@ -55,9 +55,12 @@ const handlers = {
   connect(message) {
     for (const client of message.clients) {
       if (board.rows.has(client.id)) continue; // our own join, or one the last answer had
-      board.rows.set(client.id, { ...client, delay_ms: null, median_ms: null, jitter_ms: null, joined: true });
       board.names.set(client.id, client.name);
       board.total += 1;
+      // Past the server's row cap a newcomer is only counted, as the next answer will show.
+      if (board.rows.size < config.max_rows) {
+        board.rows.set(client.id, { ...client, delay_ms: null, median_ms: null, jitter_ms: null, joined: true });
+      }
       if (client.id !== board.you?.id) logActivity(`${client.name} joined`);
     }
   },

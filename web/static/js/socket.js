@@ -4,6 +4,7 @@
 
 export const RETRY_BASE_MS = 500;
 export const RETRY_CAP_MS = 15_000;
+export const STABLE_AFTER_MS = 5_000;
 
 // Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) is not
 // here: the client slowed down by backing off, so it may come back.
@@ -32,6 +33,7 @@ export class LiveSocket extends EventTarget {
   #ws = null;
   #attempt = 0;
   #retryTimer = null;
+  #stableTimer = null;
   #stopped = false;
   #onMessage;
   #onStateChange;
@@ -72,7 +74,9 @@ export class LiveSocket extends EventTarget {
     const ws = new WebSocket(this.#url);
     this.#ws = ws;
     ws.addEventListener('open', () => {
-      this.#attempt = 0;
+      // The back-off resets only once a socket has proved stable: a server that accepts and
+      // then closes at once (a flood close, a failing endpoint) keeps being backed off.
+      this.#stableTimer = setTimeout(() => { this.#attempt = 0; }, STABLE_AFTER_MS);
       this.#setState({ name: 'open' });
     });
     ws.addEventListener('message', (event) => this.#receive(event));
@@ -95,6 +99,7 @@ export class LiveSocket extends EventTarget {
 
   #closed(ws, event) {
     if (ws !== this.#ws || this.#stopped) return;
+    clearTimeout(this.#stableTimer);
     this.#ws = null;
     const permanent = PERMANENT_CLOSES.get(event.code);
     if (permanent) {
