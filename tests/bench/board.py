@@ -21,9 +21,17 @@ TARGET_P99_RATIO = 2.0
 
 
 async def measure(stack: Stack, path: str, count: int) -> dict:
+    """One run on freshly restarted Daphne workers: memory per connection is then the growth
+    of a new process, not of one whose allocator kept the last run's memory."""
+    await asyncio.to_thread(restart_workers, stack)
     result = await run_load(stack, path, count, WARMUP_S, MEASURE_S)
     await asyncio.sleep(SETTLE_S)
     return result
+
+
+def restart_workers(stack: Stack) -> None:
+    stack.ctl("restart", "ws:*")
+    stack.wait_until_ready(30)
 
 
 async def run(stack: Stack) -> dict:
