@@ -2,6 +2,7 @@
 // the figures, a live chart, a histogram and downloads. Nothing measured here leaves the browser.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { oncePerFrame } from './frames.js';
 import { Pinger } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
 import { SortedSamples, percentile } from './stats.js';
@@ -127,18 +128,11 @@ function download(extension, type, text) {
 
 // ---------------------------------------------------------------- figures
 
-let renderPending = false;
-
-// Coalesced into one paint per frame; a hidden tab skips painting until it is shown again.
-function scheduleRender() {
-  if (renderPending) return;
-  renderPending = true;
-  requestAnimationFrame(() => {
-    renderPending = false;
-    renderFigures();
-    renderCharts();
-  });
-}
+// Coalesced into one paint per frame.
+const scheduleRender = oncePerFrame(() => {
+  renderFigures();
+  renderCharts();
+});
 
 function renderFigures() {
   const summary = delays.summary();

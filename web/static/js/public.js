@@ -4,6 +4,7 @@
 // was served with, so the board shows before the socket opens.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { oncePerFrame } from './frames.js';
 import { Pinger } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
 
@@ -141,16 +142,7 @@ function showMyName(name) {
 
 // ---------------------------------------------------------------- rendering
 
-let renderPending = false;
-
-function scheduleRender() {
-  if (renderPending) return;
-  renderPending = true;
-  requestAnimationFrame(() => {
-    renderPending = false;
-    render();
-  });
-}
+const scheduleRender = oncePerFrame(() => render());
 
 function render() {
   byId('board-total').textContent = String(board.total);
