@@ -69,7 +69,7 @@ class Board:
         try:
             await attempt(self._save([client]), JOIN_WAIT_SECONDS)
             await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
-            await socket.send(text_data=self.snapshot.welcome_frame(client.delays.row()))
+            await socket.send(text_data=self.snapshot.welcome_frame(client.delays))
             # Followed after the welcome is sent, so no broadcast can overtake it.
             await self.runtime.follow(TOPIC, socket)
         except BaseException:
@@ -102,10 +102,10 @@ class Board:
         """Take a report and return the `delays` answer (no Redis on this path)."""
         client.delays.record(delay_ms)
         self.changed.add(client.delays.id)
-        return self.snapshot.delays_frame(client.delays.row())
+        return self.snapshot.delays_frame(client.delays)
 
     def rename(self, client: BoardClient, name: str) -> None:
-        client.delays.name = name
+        client.delays.rename(name)
         self.changed.add(client.delays.id)
         self.events.rename(client.delays.id, name)
 
@@ -117,9 +117,8 @@ class Board:
         changed, self.changed = self.changed, set()
         events, self.events = self.events, BoardEvents()
         try:
-            rows = [self.clients[i].delays.row() for i in changed if i in self.clients]
             async with self._write_lock:
-                await self.store.update(rows)
+                await self.store.update(self.clients[i].delays for i in changed if i in self.clients)
             changed = set()
             for frame in events.frames():
                 await self.runtime.publish(TOPIC, frame)
@@ -149,4 +148,4 @@ class Board:
     async def _save(self, clients: list[BoardClient]) -> None:
         async with self._write_lock:
             # Only clients still here once the lock is ours: one that left meanwhile stays gone.
-            await self.store.save(c.delays.row() for c in clients if c.delays.id in self.clients)
+            await self.store.save(c.delays for c in clients if c.delays.id in self.clients)

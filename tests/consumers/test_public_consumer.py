@@ -158,7 +158,7 @@ async def test_a_client_whose_worker_died_expires_and_its_leave_is_announced(liv
     """A row nobody refreshes (its worker was killed) is swept after the TTL and announced."""
     store = BoardStore(async_redis(), ttl_seconds=0.5)
     ghost = ClientDelays(id="ghost", name="ghost", connected_at=1)
-    await store.save([ghost.row()])
+    await store.save([ghost])
     client, welcome = await join()
     assert welcome["total"] == 2
     leave = await next_of(client, "disconnect", timeout=5)

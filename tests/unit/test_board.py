@@ -31,7 +31,7 @@ async def stores(redis_server):
 
 
 async def board_of(store: BoardStore, clients: list[ClientDelays]):
-    await store.save([c.row() for c in clients])
+    await store.save(clients)
     return await store.snapshot()
 
 
@@ -43,6 +43,17 @@ def test_a_clients_row_has_its_latest_delay_median_and_jitter():
         delays.record(value)
     row = delays.row()
     assert (row["delay_ms"], row["median_ms"], row["jitter_ms"]) == (20.0, 20.0, 15.0)
+
+
+def test_a_row_is_computed_once_per_change_and_never_served_stale():
+    """Answers, ticks and heartbeats share one computed row; a report or rename renews it."""
+    delays = client(1, 10.0)
+    assert delays.row() is delays.row()
+    assert delays.row_json() is delays.row_json()
+    delays.record(30.0)
+    assert json.loads(delays.row_json())["delay_ms"] == 30.0
+    delays.rename("Ada")
+    assert json.loads(delays.row_json()) == {**delays.row(), "name": "Ada"}
 
 
 async def test_a_snapshot_lists_clients_oldest_connection_first(stores):
@@ -80,7 +91,7 @@ async def test_an_answer_holds_at_most_200_rows_and_always_the_senders_own(store
     snapshot = await board_of(stores[0], everyone)
     late = everyone[450]
     late.record(7.0)
-    answer = json.loads(snapshot.delays_frame(late.row()))
+    answer = json.loads(snapshot.delays_frame(late))
     assert len(answer["clients"]) == MAX_ROWS
     assert answer["clients"][-1] == late.row()
     assert answer["total"] == 500
@@ -92,7 +103,7 @@ async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
     everyone = [client(n, 5.0) for n in range(3)]
     snapshot = await board_of(stores[0], everyone)
     everyone[1].record(99.0)
-    answer = json.loads(snapshot.delays_frame(everyone[1].row()))
+    answer = json.loads(snapshot.delays_frame(everyone[1]))
     assert [row["id"] for row in answer["clients"]] == ["c0000", "c0001", "c0002"]
     assert answer["clients"][1]["delay_ms"] == 99.0
 
@@ -100,7 +111,7 @@ async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
 async def test_a_welcome_counts_a_client_that_joined_after_the_snapshot(stores):
     """The newcomer is listed and counted even when the snapshot predates it."""
     snapshot = await board_of(stores[0], [client(1)])
-    welcome = json.loads(snapshot.welcome_frame(client(2).row()))
+    welcome = json.loads(snapshot.welcome_frame(client(2)))
     assert welcome["you"] == {"id": "c0002", "name": "n2"}
     assert [row["id"] for row in welcome["clients"]] == ["c0001", "c0002"]
     assert welcome["total"] == 2
@@ -140,7 +151,7 @@ def test_no_events_make_no_frames():
 async def test_an_expired_client_is_swept_by_exactly_one_worker_and_leaves_every_key(stores):
     """Two workers sweep at once; the ghost is reported once and is gone from the board."""
     first, second = stores
-    await first.save([client(1, 3.0).row()])
+    await first.save([client(1, 3.0)])
     await asyncio.sleep(0.4)
     swept = await asyncio.gather(first.sweep(), second.sweep())
     assert sorted(swept, key=len) == [[], ["c0001"]]
@@ -151,6 +162,6 @@ async def test_an_expired_client_is_swept_by_exactly_one_worker_and_leaves_every
 async def test_only_the_first_remover_is_told_it_removed_the_client(stores):
     """A leave is announced once even if a sweep races the disconnect."""
     first, second = stores
-    await first.save([client(1).row()])
+    await first.save([client(1)])
     assert await first.remove("c0001") is True
     assert await second.remove("c0001") is False
