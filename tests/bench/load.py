@@ -6,9 +6,12 @@ same client traffic and differ only in what the server does with it.
 """
 
 import asyncio
+import gc
 import json
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psutil
@@ -58,10 +61,12 @@ class Client:
         except websockets.ConnectionClosed:
             pass
 
-    async def ping_forever(self, phase: float) -> None:
+    async def ping_forever(self, first_due: float) -> None:
+        """Ping at `first_due` and once a PERIOD after it: the schedule is fixed in advance, so a
+        client whose task started late catches up instead of clumping with its neighbours."""
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(phase)
-        due = loop.time()
+        due = first_due
+        await asyncio.sleep(max(0.0, due - loop.time()))
         for seq in range(1, 10**9):
             await self.ping_and_report(seq)
             due += PERIOD
@@ -101,7 +106,9 @@ async def open_all(stack: Stack, path: str, count: int, window: Window) -> Storm
         nonlocal retries
         for attempt in range(CONNECT_ATTEMPTS):
             try:
-                socket = await connect(stack.ws_url, path, open_timeout=30, max_size=None)
+                # No client keepalive pings: browsers send none, and 1000 sockets opened at once
+                # would all ping in the same instant, a burst no page would ever cause.
+                socket = await connect(stack.ws_url, path, open_timeout=30, max_size=None, ping_interval=None)
                 if path == "/ws/public/":
                     await asyncio.wait_for(socket.recv(decode=False), 30)  # the welcome
                 return Client(socket, window)
@@ -130,13 +137,34 @@ def rss_bytes(processes: list[psutil.Process]) -> int:
 
 async def run_load(stack: Stack, path: str, count: int, warmup: float, measure: float) -> dict:
     """Storm in `count` clients, let them settle, then measure a window of steady traffic."""
+    with collector_paused():
+        return await _run_load(stack, path, count, warmup, measure)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off in the load generator (as timeit does): its pauses
+    (tens of ms for a full collection over 1000 sockets' objects) would land in the measured
+    round trips as if the server had been slow. The clients make little cyclic garbage."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def _run_load(stack: Stack, path: str, count: int, warmup: float, measure: float) -> dict:
     workers = worker_processes(stack)
     rss_before = rss_bytes(workers)
     window = Window()
     storm = await open_all(stack, path, count, window)
     rss_after = rss_bytes(workers)
     readers = [asyncio.create_task(c.read_forever()) for c in storm.clients]
-    pingers = [asyncio.create_task(c.ping_forever(i / len(storm.clients))) for i, c in enumerate(storm.clients)]
+    # Spread evenly over the period, as independent pages would be.
+    start = asyncio.get_running_loop().time() + 0.1
+    spacing = PERIOD / max(1, len(storm.clients))
+    pingers = [asyncio.create_task(c.ping_forever(start + i * spacing)) for i, c in enumerate(storm.clients)]
     await asyncio.sleep(warmup)
     me = psutil.Process()
     cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
