@@ -32,8 +32,6 @@ from shared.stats import jitter, percentile
 
 # A `delays` answer lists at most this many rows (the sender's own always among them).
 MAX_ROWS = 200
-# Rows written to Redis per transaction (see BoardStore._write).
-WRITE_SLICE = 100
 # A client's median and jitter cover its last this-many reports (5 minutes at 1 a second).
 CLIENT_WINDOW = 300
 # Bucket edges for the distribution of everyone's delay, in ms (roughly 1-2-5 steps).
@@ -290,31 +288,21 @@ class BoardStore:
         self.ttl = ttl_seconds
 
     async def save(self, clients: Iterable[ClientDelays]) -> None:
-        """Write whole rows and keep them alive (a worker's heartbeat saves all its clients,
-        which also rebuilds the board after a Redis restart)."""
-        await self._write(list(clients), alive=True)
-
-    async def update(self, clients: Iterable[ClientDelays]) -> None:
-        """Write rows changed by reports and renames (their expiry is the heartbeat's job)."""
-        await self._write(list(clients), alive=False)
-
-    async def _write(self, clients: list[ClientDelays], alive: bool) -> None:
-        # In slices: building one transaction is Python work that holds the worker's event loop,
-        # so a heartbeat of thousands of clients must not be one block of it.
-        for start in range(0, len(clients), WRITE_SLICE):
-            await self._write_slice(clients[start : start + WRITE_SLICE], alive)
-
-    async def _write_slice(self, clients: list[ClientDelays], alive: bool) -> None:
-        # One transaction: a client is in all four keys or in none, whatever fails midway.
+        """Write the clients' rows and keep them alive, in one transaction: a client is in all
+        four keys or in none, whatever fails midway, so every row written can be swept.
+        A worker saves a client when it joins, when its row changes (the tick) and at every
+        heartbeat (which also rebuilds the board after a Redis restart)."""
+        clients = list(clients)
+        if not clients:
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys["rows"], mapping={c.id: c.row_json() for c in clients})
             delays = {c.id: c.row()["delay_ms"] for c in clients if c.recent}
             if delays:
                 pipe.zadd(self._keys["delays"], delays)
-            if alive:
-                pipe.zadd(self._keys["order"], {c.id: c.connected_at for c in clients})
-                expires = time.time() + self.ttl
-                pipe.zadd(self._keys["live"], {c.id: expires for c in clients})
+            pipe.zadd(self._keys["order"], {c.id: c.connected_at for c in clients})
+            expires = time.time() + self.ttl
+            pipe.zadd(self._keys["live"], {c.id: expires for c in clients})
             await pipe.execute()
 
     async def remove(self, client_id: str) -> bool:

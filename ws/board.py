@@ -3,7 +3,7 @@
 Three periodic jobs, all on the process Runtime:
 - tick (every 0.25 s): write the rows changed by delay reports and renames, then broadcast this
   worker's coalesced joins, renames and leaves to every worker's board sockets;
-- snapshot (every 0.5 s): read the whole board once and serialize its rows once, for every
+- snapshot (every 0.5 s): read the board's first 200 rows and its summary once, for every
   answer this worker sends until the next one;
 - heartbeat (LIVE_HEARTBEAT_SECONDS): keep this worker's clients alive in Redis (rebuilding
   them after a Redis restart) and sweep clients whose worker died.
@@ -27,6 +27,9 @@ TICK_SECONDS = 0.25
 JOIN_WAIT_SECONDS = 1.0
 # Answers carry a board at most this old; reports arrive once a second, so nobody sees a lag.
 SNAPSHOT_SECONDS = 0.5
+# Clients saved per Redis transaction: the Python work of one transaction holds the event loop,
+# so a heartbeat of thousands of clients is written in slices, with other work in between.
+SAVE_SLICE = 100
 
 
 @dataclass(eq=False)
@@ -117,8 +120,7 @@ class Board:
         changed, self.changed = self.changed, set()
         events, self.events = self.events, BoardEvents()
         try:
-            async with self._write_lock:
-                await self.store.update(self.clients[i].delays for i in changed if i in self.clients)
+            await self._save([self.clients[i] for i in changed if i in self.clients])
             changed = set()
             for frame in events.frames():
                 await self.runtime.publish(TOPIC, frame)
@@ -146,6 +148,9 @@ class Board:
             self.events.leave(client_id)
 
     async def _save(self, clients: list[BoardClient]) -> None:
-        async with self._write_lock:
-            # Only clients still here once the lock is ours: one that left meanwhile stays gone.
-            await self.store.save(c.delays for c in clients if c.delays.id in self.clients)
+        # The lock is taken per slice, so a join or leave waits for one slice, not for all.
+        for start in range(0, len(clients), SAVE_SLICE):
+            async with self._write_lock:
+                # Only clients still here once the lock is ours: one that left meanwhile stays gone.
+                here = [c.delays for c in clients[start : start + SAVE_SLICE] if c.delays.id in self.clients]
+                await self.store.save(here)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from shared.board import BoardStore, ClientDelays
-from shared.redis import async_redis
+from shared.redis import async_redis, key
 from tests.consumers.conftest import websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -236,3 +236,30 @@ async def test_frames_that_could_crash_a_worker_are_refused_and_the_board_keeps_
     assert (await next_of(watcher, "rename"))["name"] == "fine"
     await client.disconnect()
     await watcher.disconnect()
+
+
+class Sink:
+    """Where a board client's frames go when the test drives the Board without a socket."""
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        pass
+
+
+async def test_a_client_leaving_during_a_heartbeat_is_not_written_back(live_redis):
+    """The heartbeat saves in slices and takes the lock per slice: a leave slips in between
+    slices and the later slice, filtered under the lock, must not resurrect the row."""
+    from ws.board import SAVE_SLICE, Board
+
+    board = Board.current()
+    clients = [await board.join(Sink(), f"n{i}") for i in range(2 * SAVE_SLICE + 1)]
+    last = clients[-1]  # in the third slice
+    heartbeat = asyncio.create_task(board.heartbeat())
+    await asyncio.sleep(0)  # the heartbeat holds the lock for its first slice
+    assert board._write_lock.locked()
+    await board.leave(last)
+    await heartbeat
+    snapshot = await board.store.snapshot()
+    assert snapshot.total == len(clients) - 1
+    assert await async_redis().hget(key("board", "rows"), last.delays.id) is None
+    for client in clients[:-1]:
+        await board.leave(client)
