@@ -18,6 +18,7 @@ WARMUP_S, MEASURE_S = 5.0, 15.0
 # Closed sockets leave the board within a tick; give the workers a moment before the next run.
 SETTLE_S = 2.0
 TARGET_P99_RATIO = 2.0
+MAX_CPU_GROWTH = 1.25
 
 
 async def measure(stack: Stack, path: str, count: int) -> dict:
@@ -55,16 +56,23 @@ def verdicts(runs: dict) -> dict:
     lean_ratios = {n: round(runs[f"app@{n}"]["p99_ms"] / runs[f"echo-lean@{n}"]["p99_ms"], 2) for n in LAYER_COUNTS}
     bytes_growth = round(runs["app@1000"]["bytes_per_client_s"] / runs["app@400"]["bytes_per_client_s"], 2)
     cpu = [runs[f"app@{n}"]["cpu_ms_per_client_s"] for n in COUNTS]
+    # "Roughly constant": no growth with N (it falls as fixed costs spread over more clients).
+    cpu_growth = round(max(cpu) / cpu[0], 2)
     everyone_in = all(run["connected"] == run["clients"] for run in runs.values())
     return {
         "p99_ratio_app_to_echo": p99_ratios,
         "p99_ratio_app_to_lean_echo": lean_ratios,
         "bytes_per_client_s_1000_vs_400": bytes_growth,
         "cpu_ms_per_client_s_by_n": dict(zip(COUNTS, cpu, strict=True)),
+        "cpu_per_client_s_max_vs_n50": cpu_growth,
         "every_storm_client_got_in": everyone_in,
-        "target": f"p99 ratio <= {TARGET_P99_RATIO} at 400 and 1000; bytes flat past 200; all get in",
+        "target": (
+            f"p99 ratio <= {TARGET_P99_RATIO} at 400 and 1000; bytes flat past 200; "
+            f"CPU per client-second not above {MAX_CPU_GROWTH}x N = 50's; all get in"
+        ),
         "met": p99_ratios[400] <= TARGET_P99_RATIO
         and p99_ratios[1000] <= TARGET_P99_RATIO
         and bytes_growth <= 1.1
+        and cpu_growth <= MAX_CPU_GROWTH
         and everyone_in,
     }

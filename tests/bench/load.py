@@ -161,10 +161,11 @@ async def _run_load(stack: Stack, path: str, count: int, warmup: float, measure:
     storm = await open_all(stack, path, count, window)
     rss_after = rss_bytes(workers)
     readers = [asyncio.create_task(c.read_forever()) for c in storm.clients]
-    # Spread evenly over the period, as independent pages would be.
+    # Independent pages: each at its own random moment of the period, so pings coincide as
+    # often as chance has them (seeded: every run, echo's and the app's, gets the same phases).
+    phases = random.Random(count)
     start = asyncio.get_running_loop().time() + 0.1
-    spacing = PERIOD / max(1, len(storm.clients))
-    pingers = [asyncio.create_task(c.ping_forever(start + i * spacing)) for i, c in enumerate(storm.clients)]
+    pingers = [asyncio.create_task(c.ping_forever(start + phases.uniform(0, PERIOD))) for c in storm.clients]
     await asyncio.sleep(warmup)
     me = psutil.Process()
     cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
@@ -193,6 +194,7 @@ def summarize(storm: Storm, count: int, measure: float, cpu: float, my_cpu: floa
         "lost": sum(client.lost for client in storm.clients),
         "p50_ms": round(percentile(rtts, 50), 3) if rtts else None,
         "p99_ms": round(percentile(rtts, 99), 3) if rtts else None,
+        "p999_ms": round(percentile(rtts, 99.9), 3) if rtts else None,
         "bytes_per_client_s": round(sum(c.received_bytes for c in storm.clients) / client_seconds),
         "server_cpu_s": round(cpu, 2),
         "cpu_ms_per_client_s": round(1000 * cpu / client_seconds, 3),
