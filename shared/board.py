@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import redis
 import redis.asyncio
@@ -20,6 +21,7 @@ from shared.protocol import (
     BoardRow,
     BoardSummary,
     Histogram,
+    board_figures_json,
     connect_frame,
     delays_frame,
     disconnect_frame,
@@ -133,7 +135,11 @@ class Snapshot:
         return self.total + is_new
 
     def delays_frame(self, own: ClientDelays) -> str:
-        return delays_frame(self.clients_json(own), self.total_with(own.id), self.summary, self.histogram)
+        return delays_frame(self.clients_json(own), self.total_with(own.id), self.figures_json)
+
+    @cached_property
+    def figures_json(self) -> str:
+        return board_figures_json(self.summary, self.histogram)
 
     def welcome_frame(self, own: ClientDelays) -> str:
         return welcome_frame(own.arrival(), self.clients_json(own), self.total_with(own.id))

@@ -40,7 +40,7 @@ def post_message(room: str, author: str, text: str) -> ChatMessageShape:
     can be lost (DESIGN §7). `room` and `text` are already valid (shared.protocol).
     """
     with transaction.atomic():
-        room_row, _ = Room.objects.get_or_create(name=room)
+        room_row = open_room(room)
         message = Message.objects.create(room=room_row, author=author[:AUTHOR_MAX_CHARS], text=text)
         Room.objects.filter(pk=room_row.pk).update(last_activity_at=message.sent_at)
     return message_shape(message, room)

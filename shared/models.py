@@ -8,13 +8,16 @@ from shared.protocol import CHAT_TEXT_MAX_CHARS, ROOM_PATTERN
 
 # Usernames are at most 150 characters (Django's User); display names 32 (NAME_MAX_CHARS).
 AUTHOR_MAX_CHARS = 150
+ROOM_RULE = "Use 1 to 64 lower-case letters, digits, hyphens (-) or underscores (_)."
+# The model's and the room form's one rule (the sockets check the same pattern, shared.protocol).
+ROOM_NAME_VALIDATOR = RegexValidator(rf"\A{ROOM_PATTERN.pattern}\Z", ROOM_RULE)
 
 
 class Room(models.Model):
     name = models.CharField(
         max_length=64,
         unique=True,  # its index serves every lookup by name (pages, sockets, posting)
-        validators=[RegexValidator(rf"\A{ROOM_PATTERN.pattern}\Z", "lower-case letters, digits, - and _ (1-64)")],
+        validators=[ROOM_NAME_VALIDATOR],
     )
     created_at = models.DateTimeField(default=timezone.now)
     # Moved forward by every message: /chat/ lists rooms by it without scanning messages.

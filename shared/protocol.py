@@ -14,6 +14,7 @@ from typing import Any, Literal, TypedDict
 # Close codes (RFC 6455 1009; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
+CLOSE_SERVER_ERROR = 1011  # a chat room's database is unavailable; the client retries with backoff
 CLOSE_RATE_LIMITED = 4008
 CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_UNKNOWN_ROOM = 4404
@@ -265,10 +266,14 @@ def welcome_frame(you: Arrival, clients_json: str, total: int) -> str:
     return f'{{"type":"welcome","you":{you_json},"clients":{clients_json},"total":{total}}}'
 
 
-def delays_frame(clients_json: str, total: int, summary: BoardSummary, histogram: Histogram) -> str:
-    """The board as one client needs it; the rows come pre-serialized, once per snapshot."""
-    tail = encode({"total": total, "summary": summary, "histogram": histogram})
-    return f'{{"type":"delays","clients":{clients_json},{tail[1:]}'
+def board_figures_json(summary: BoardSummary, histogram: Histogram) -> str:
+    """The figures of everyone, serialized once per snapshot for every `delays` answer."""
+    return encode({"summary": summary, "histogram": histogram})
+
+
+def delays_frame(clients_json: str, total: int, figures_json: str) -> str:
+    """The board as one client needs it; rows and figures come pre-serialized (see shared/board.py)."""
+    return f'{{"type":"delays","clients":{clients_json},"total":{total},{figures_json[1:]}'
 
 
 def connect_frame(arrivals: list[Arrival]) -> str:

@@ -135,6 +135,8 @@ class Board:
         Callers share reads: whoever waited on the lock while a read it did not see started
         uses that read. A burst of joins costs two reads of the board, not one each.
         """
+        if not self.clients:
+            return  # nobody on this worker to answer: an idle worker reads nothing
         asked_at = self._reads_started
         async with self._read_lock:
             if self._reads_started > asked_at:

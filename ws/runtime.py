@@ -82,7 +82,7 @@ class Runtime:
         first = not self._followers[topic]
         self._followers[topic].add(socket)
         if first and self.channel is not None:
-            join = self._spawn(self._guarded(f"join {topic}", self.layer.group_add(group_name(topic), self.channel)))
+            join = self.spawn(self._guarded(f"join {topic}", self.layer.group_add(group_name(topic), self.channel)))
             await asyncio.wait({join}, timeout=JOIN_WAIT_SECONDS)
 
     def unfollow(self, topic: str, socket: Socket) -> None:
@@ -93,7 +93,7 @@ class Runtime:
         if not followers:
             del self._followers[topic]
             if self.channel is not None:
-                self._spawn(self._guarded(f"leave {topic}", self._leave_if_unfollowed(topic)))
+                self.spawn(self._guarded(f"leave {topic}", self._leave_if_unfollowed(topic)))
 
     async def _leave_if_unfollowed(self, topic: str) -> None:
         # A socket may have followed the topic again (a reload onto this worker) before this
@@ -125,7 +125,7 @@ class Runtime:
 
     def every(self, seconds: float, name: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run `job` every `seconds` for the life of the process."""
-        self._spawn(self._repeat(seconds, name, job))
+        self.spawn(self._repeat(seconds, name, job))
 
     async def _repeat(self, seconds: float, name: str, job: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -154,7 +154,7 @@ class Runtime:
     def _start(self) -> None:
         if not self._started:
             self._started = True
-            self._spawn(self._run())
+            self.spawn(self._run())
 
     async def _run(self) -> None:
         while not await self._guarded("open the process channel", self._open_channel()):  # noqa: ASYNC110 - retry loop
@@ -187,9 +187,6 @@ class Runtime:
 
     def spawn(self, work: Awaitable) -> asyncio.Task:
         """Run `work` in the background, held until done and cancelled by `stop()`."""
-        return self._spawn(work)
-
-    def _spawn(self, work: Awaitable) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(work)
         # The loop keeps only weak references to tasks: hold them so none is collected mid-run.
         self._tasks.add(task)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django import forms
-from django.core.validators import RegexValidator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,23 +15,22 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from shared.chat import active_rooms, member_counts, open_room, recent_messages
 from shared.identity import display_name
-from shared.protocol import CHAT_TEXT_MAX_CHARS, ROOM_PATTERN, is_valid_room
+from shared.models import ROOM_RULE, Room
+from shared.protocol import CHAT_TEXT_MAX_CHARS, is_valid_room
 from shared.redis import redis_client
 
 log = logging.getLogger(__name__)
 
-ROOM_RULE = "Use 1 to 64 lower-case letters, digits, hyphens (-) or underscores (_)."
 # The same rule for the browser's own check, so most mistakes never make a round trip. Browsers
 # compile `pattern` with the `v` flag, where a bare "-" in a class is a syntax error.
 BROWSER_ROOM_PATTERN = r"[a-z0-9_\-]{1,64}"
 
 
 class RoomForm(forms.Form):
-    name = forms.CharField(
+    # The model's own field: its length and its validator are the form's.
+    name = Room._meta.get_field("name").formfield(
         label="Room name",
-        max_length=64,
         help_text=ROOM_RULE,
-        validators=[RegexValidator(rf"\A{ROOM_PATTERN.pattern}\Z", ROOM_RULE)],
         widget=forms.TextInput(attrs={"pattern": BROWSER_ROOM_PATTERN, "placeholder": "lobby", "autocomplete": "off"}),
     )
 

@@ -8,14 +8,18 @@ from django.db import DatabaseError
 
 from shared.chat import author_for, post_message
 from shared.identity import display_name
-from shared.protocol import CHAT_ENDPOINT, CLOSE_UNKNOWN_ROOM, ChatMessage, ChatMessageShape, is_valid_room
+from shared.protocol import (
+    CHAT_ENDPOINT,
+    CLOSE_SERVER_ERROR,
+    CLOSE_UNKNOWN_ROOM,
+    ChatMessage,
+    ChatMessageShape,
+    is_valid_room,
+)
 from ws.chat import ChatRooms
 from ws.consumers.base import ProtocolConsumer
 
 log = logging.getLogger(__name__)
-
-# RFC 6455 "internal error": the database is unavailable; the client retries with backoff.
-CLOSE_SERVER_ERROR = 1011
 
 
 class ChatConsumer(ProtocolConsumer):

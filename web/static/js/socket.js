@@ -4,7 +4,7 @@
 
 export const RETRY_BASE_MS = 500;
 export const RETRY_CAP_MS = 15_000;
-export const STABLE_AFTER_MS = 5_000;
+const STABLE_AFTER_MS = 5_000;
 
 // Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) is not
 // here: the client slowed down by backing off, so it may come back.
