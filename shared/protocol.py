@@ -19,7 +19,7 @@ CLOSE_RATE_LIMITED = 4008
 CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_UNKNOWN_ROOM = 4404
 
-ErrorCode = Literal["bad_json", "bad_message", "unknown_type", "too_large", "rate_limited"]
+ErrorCode = Literal["bad_json", "bad_message", "unknown_type", "too_large", "rate_limited", "internal_error"]
 
 # Integers a browser can hold exactly (Number.MAX_SAFE_INTEGER).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -85,7 +85,8 @@ def parse_client_frame(text: str | None, accepts: frozenset[str], max_bytes: int
     """Validate one text frame against the types an endpoint accepts, or raise ProtocolError."""
     if text is None:
         raise ProtocolError("bad_message", "binary frames are not part of this protocol; send JSON text")
-    size = len(text.encode("utf-8"))
+    # "surrogatepass": a lone surrogate (only a test client can send one) is counted, not raised on.
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise ProtocolError("too_large", f"frame of {size} bytes is over the {max_bytes}-byte limit")
     frame = _decode_json(text)
@@ -161,8 +162,13 @@ def _optional_number(frame: dict[str, Any], field: str, low: float, high: float)
     value = frame.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # JSON integers have no size limit in Python (10**400 parses); they are compared exactly,
+    # never converted to float (math.isfinite(10**400) raises OverflowError). JSON floats past
+    # the double range parse as inf (1e400), which is not finite.
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError("bad_message", f'"{field}" must be a number')
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError("bad_message", f'"{field}" must be a finite number')
     if not low <= value <= high:
         raise ProtocolError("bad_message", f'"{field}" must be from {low:g} to {high:g}')
     return value

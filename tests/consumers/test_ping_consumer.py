@@ -132,3 +132,54 @@ async def test_daphne_has_a_health_route_for_orchestrators():
     """GET /healthz on Daphne itself answers 200."""
     response = await http("/healthz").get_response()
     assert (response["status"], response["body"]) == (200, b"ok\n")
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"ping","seq":1,"sent_at":' + HUGE + "}",
+        '{"type":"ping","seq":1,"sent_at":-' + HUGE + "}",
+        '{"type":"ping","seq":' + HUGE + "}",
+        '{"type":"ping","seq":1,"sent_at":1e400}',
+        '{"type":"ping","seq":1,"sent_at":{"a":[' + HUGE + "]}}",
+    ],
+    ids=["huge_sent_at", "huge_negative_sent_at", "huge_seq", "inf_sent_at", "nested"],
+)
+async def test_a_number_past_any_float_is_bad_message_and_the_next_ping_gets_its_pong(frame):
+    """Issue 9: `sent_at` of 1 followed by 400 zeros closed the socket with 1011."""
+    client = await open_ping_socket()
+    await client.send_to(text_data=frame)
+    error = await client.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", "bad_message")
+    await client.send_json_to({"type": "ping", "seq": 7})
+    assert (await client.receive_json_from())["seq"] == 7
+    await client.disconnect()
+
+
+async def test_a_handler_that_raises_gets_internal_error_and_the_socket_stays_open(monkeypatch, caplog):
+    """The safety net: a bug while handling one frame is logged with its traceback and answered
+    with internal_error; the socket is not closed and answers the next frame."""
+    from ws.consumers.base import ProtocolConsumer
+
+    real = ProtocolConsumer.on_ping
+
+    async def fails_on_seq_1(self, ping):
+        if ping.seq == 1:
+            raise RuntimeError("a bug on seq 1")
+        await real(self, ping)
+
+    monkeypatch.setattr(ProtocolConsumer, "on_ping", fails_on_seq_1)
+    client = await open_ping_socket()
+    await client.send_json_to({"type": "ping", "seq": 1})
+    error = await client.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", "internal_error")
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert logged
+    assert "a bug on seq 1" in str(logged[0].exc_info[1])
+    await client.send_json_to({"type": "ping", "seq": 7})
+    assert (await client.receive_json_from())["seq"] == 7
+    assert await client.receive_nothing(timeout=0.2)
+    await client.disconnect()

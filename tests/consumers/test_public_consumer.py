@@ -195,20 +195,21 @@ async def test_pings_answer_and_a_client_joins_while_redis_is_down(live_redis):
 
 
 async def test_a_consumer_that_crashes_still_takes_its_row_off_the_board(live_redis, monkeypatch):
-    """A bug in a handler kills that socket only; its row leaves like any other (no ghost)."""
+    """A bug outside the handlers' safety net kills that socket only; its row leaves like any
+    other (no ghost)."""
     import contextlib
 
-    from ws.board import Board
+    from shared.ratelimit import FloodGuard
 
     watcher, _ = await join()
     victim, victim_welcome = await join()
     victim_id = victim_welcome["you"]["id"]
     await announced(watcher, victim_id)
 
-    def broken(self, client, delay_ms):
+    def broken(self):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(Board, "record_delay", broken)
+    monkeypatch.setattr(FloodGuard, "judge", broken)
     await victim.send_json_to({"type": "delay", "delay_ms": 1})
     async with asyncio.timeout(5):
         while True:
@@ -263,3 +264,53 @@ async def test_a_client_leaving_during_a_heartbeat_is_not_written_back(live_redi
     assert await async_redis().hget(key("board", "rows"), last.delays.id) is None
     for client in clients[:-1]:
         await board.leave(client)
+
+
+HUGE = "1" + "0" * 400
+
+
+async def test_a_delay_past_any_float_is_bad_message_and_the_socket_keeps_answering(live_redis):
+    """Issue 9's overflow on the board: bad_message, then a ping still gets its pong and a
+    report its answer."""
+    client, _ = await join()
+    await client.send_to(text_data='{"type":"delay","delay_ms":' + HUGE + "}")
+    error = await next_of(client, "error")
+    assert error["code"] == "bad_message"
+    await client.send_to(text_data='{"type":"ping","seq":1,"sent_at":' + HUGE + "}")
+    assert (await next_of(client, "error"))["code"] == "bad_message"
+    await client.send_json_to({"type": "ping", "seq": 7})
+    assert (await next_of(client, "pong"))["seq"] == 7
+    await client.send_json_to({"type": "delay", "delay_ms": 3})
+    assert (await next_of(client, "delays"))["type"] == "delays"
+    await client.disconnect()
+
+
+async def test_a_handler_that_raises_gets_internal_error_and_the_board_goes_on(live_redis, monkeypatch, caplog):
+    """The safety net on /ws/public/: the failed report is logged with its traceback and answered
+    with internal_error; the same socket then pings, reports and renames as before."""
+    from ws.board import Board
+
+    real = Board.record_delay
+    failures = []
+
+    def fails_once(self, client, delay_ms):
+        if not failures:
+            failures.append(delay_ms)
+            raise RuntimeError("a bug in the board")
+        return real(self, client, delay_ms)
+
+    monkeypatch.setattr(Board, "record_delay", fails_once)
+    watcher, _ = await join()
+    client, welcome = await join()
+    await announced(watcher, welcome["you"]["id"])
+    await client.send_json_to({"type": "delay", "delay_ms": 1})
+    assert (await next_of(client, "error"))["code"] == "internal_error"
+    assert any(r.exc_info and "a bug in the board" in str(r.exc_info[1]) for r in caplog.records)
+    await client.send_json_to({"type": "ping", "seq": 7})
+    assert (await next_of(client, "pong"))["seq"] == 7
+    await client.send_json_to({"type": "delay", "delay_ms": 2})
+    assert (await next_of(client, "delays"))["type"] == "delays"
+    await client.send_json_to({"type": "rename", "name": "still here"})
+    assert (await next_of(watcher, "rename"))["name"] == "still here"
+    await client.disconnect()
+    await watcher.disconnect()

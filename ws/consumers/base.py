@@ -1,5 +1,6 @@
 """The edge every endpoint shares: frame limits, parsing and dispatch by message type."""
 
+import logging
 import time
 
 from channels.consumer import get_handler_name
@@ -18,6 +19,8 @@ from shared.protocol import (
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
 from ws import presence
+
+log = logging.getLogger(__name__)
 
 
 class ProtocolConsumer(AsyncWebsocketConsumer):
@@ -104,12 +107,24 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.receive_frame(text_data)
 
     async def receive_frame(self, text: str | None) -> None:
-        """Parse and dispatch; a handler may also refuse a valid frame by raising ProtocolError."""
+        """Parse and dispatch; a handler may also refuse a valid frame by raising ProtocolError.
+
+        The safety net: any other exception while handling this one frame is a bug of ours,
+        not a reason to drop the client. It is logged with its traceback and answered with
+        `internal_error`; the socket stays open for the next frame. (Cancellation and
+        StopConsumer still end the consumer as Channels means them to.)
+        """
         try:
             message = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
             await getattr(self, f"on_{message.type}")(message)
         except ProtocolError as error:
             await self.send_error(error)
+        except StopConsumer:
+            raise
+        except Exception:
+            log.exception("%s: unexpected error while handling a frame; the socket stays open", type(self).__name__)
+            if self.is_open:
+                await self.send_error(ProtocolError("internal_error", "the server failed on this frame; try again"))
 
     async def on_ping(self, ping: Ping) -> None:
         """Every endpoint that accepts pings answers them alike, at once, touching no store."""
