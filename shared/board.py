@@ -64,6 +64,8 @@ class ClientDelays:
     id: str
     name: str
     connected_at: float
+    # False only for a signed-in user, shown under their username (renames are for guests).
+    guest: bool = True
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
     _row: BoardRow | None = field(default=None, init=False, repr=False, compare=False)
     _row_json: str | None = field(default=None, init=False, repr=False, compare=False)
@@ -83,6 +85,7 @@ class ClientDelays:
             self._row = {
                 "id": self.id,
                 "name": self.name,
+                "guest": self.guest,
                 "delay_ms": _round(recent[-1]) if recent else None,
                 "median_ms": _round(percentile(sorted(recent), 50)),
                 "jitter_ms": _round(jitter(recent)),
@@ -96,7 +99,7 @@ class ClientDelays:
         return self._row_json
 
     def arrival(self) -> Arrival:
-        return {"id": self.id, "name": self.name, "connected_at": self.connected_at}
+        return {"id": self.id, "name": self.name, "guest": self.guest, "connected_at": self.connected_at}
 
 
 def _round(value: float | None) -> float | None:

@@ -64,9 +64,9 @@ class Board:
 
     # ------------------------------------------------------------ what a consumer calls
 
-    async def join(self, socket: Socket, name: str) -> BoardClient:
+    async def join(self, socket: Socket, name: str, *, guest: bool = True) -> BoardClient:
         """Put a client on the board and send it the welcome; others hear of it next tick."""
-        client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms()))
+        client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms(), guest=guest))
         self.clients[client.delays.id] = client
         self.events.join(client.delays.arrival())
         try:

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
 from shared.chat import author_for, post_message
-from shared.identity import display_name
+from shared.identity import display_name, is_signed_in
 from shared.protocol import (
     CHAT_ENDPOINT,
     CLOSE_SERVER_ERROR,
@@ -62,8 +62,9 @@ class ChatConsumer(ProtocolConsumer):
         await self.rooms.broadcast(stored)
 
     def store(self, text: str) -> ChatMessageShape:
-        author = author_for(self.scope.get("user"), self.scope.get("session"), self.guest_name)
-        return post_message(self.room, author, text)
+        user = self.scope.get("user")
+        author = author_for(user, self.scope.get("session"), self.guest_name)
+        return post_message(self.room, author, text, guest=not is_signed_in(user))
 
     async def close_for_database(self) -> None:
         log.exception("chat: the database is unavailable; closing the socket so the client retries")

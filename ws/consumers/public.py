@@ -3,8 +3,9 @@
 import logging
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 
-from shared.identity import SESSION_NAME_KEY, display_name
+from shared.identity import SESSION_NAME_KEY, display_name, guest_name, is_account_name, is_signed_in
 from shared.protocol import PUBLIC_ENDPOINT, Delay, ProtocolError, Rename
 from ws.board import Board, BoardClient
 from ws.consumers.base import ProtocolConsumer
@@ -21,8 +22,15 @@ class PublicConsumer(ProtocolConsumer):
     async def connect(self) -> None:
         await self.accept()
         self.board = Board.current()
-        name = display_name(self.scope.get("user"), self.scope.get("session"))
-        self.client = await self.board.join(self, name)
+        user = self.scope.get("user")
+        try:
+            # Checks a guest's name against the accounts (one indexed query).
+            name = await database_sync_to_async(display_name)(user, self.scope.get("session"))
+        except DatabaseError:
+            # Cannot check: a fresh guest name is safe (no account starts with "guest-").
+            log.warning("board: the database is unavailable; joining under a new guest name", exc_info=True)
+            name = user.get_username() if is_signed_in(user) else guest_name()
+        self.client = await self.board.join(self, name, guest=not is_signed_in(user))
 
     async def disconnect(self, code: int) -> None:
         if self.client is not None:
@@ -32,9 +40,15 @@ class PublicConsumer(ProtocolConsumer):
         await self.send(text_data=self.board.record_delay(self.client, report.delay_ms))
 
     async def on_rename(self, rename: Rename) -> None:
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
+        if is_signed_in(self.scope.get("user")):
             raise ProtocolError("bad_message", "signed-in users appear under their username")
+        try:
+            taken = await database_sync_to_async(is_account_name)(rename.name)
+        except DatabaseError:
+            log.warning("board: cannot check a new name against the accounts", exc_info=True)
+            raise ProtocolError("bad_message", "names cannot be checked right now; try again later") from None
+        if taken:
+            raise ProtocolError("bad_message", "that name belongs to an account; pick another")
         self.board.rename(self.client, rename.name)
         await self.remember_name(rename.name)
 
