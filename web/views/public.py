@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 
 from shared.board import MAX_ROWS, Snapshot, read_snapshot
 from shared.identity import display_name
+from shared.protocol import NAME_MAX_CHARS
 from shared.redis import REDIS_DOWN, redis_client
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def public(request: HttpRequest) -> HttpResponse:
         "report_interval_ms": 1000,
         "name": display_name(request.user, request.session),
         "signed_in": request.user.is_authenticated,
+        "name_max_chars": NAME_MAX_CHARS,
     }
     rows = snapshot["clients"] if snapshot else []
     return render(request, "web/public.html", {"board": board, "rows": rows, "config": config})
