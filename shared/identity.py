@@ -8,6 +8,7 @@ signed up under it is replaced by a fresh guest name the next time it would be s
 """
 
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -34,6 +35,20 @@ def is_signed_in(user: AbstractBaseUser | AnonymousUser | None) -> bool:
 def is_account_name(name: str) -> bool:
     """True when a reader could not tell `name` from some account's username (one indexed query)."""
     return AccountName.objects.filter(key=account_name_key(name)).exists()
+
+
+def account_names_among(names: Iterable[str], batch: int = 500) -> set[str]:
+    """Those of `names` that a reader could not tell from some account's username: one indexed
+    query per `batch` names (a worker checks all its guests' names this way, shared keys once)."""
+    by_key: dict[str, list[str]] = {}
+    for name in set(names):
+        by_key.setdefault(account_name_key(name), []).append(name)
+    keys = list(by_key)
+    taken: set[str] = set()
+    for start in range(0, len(keys), batch):
+        for key in AccountName.objects.filter(key__in=keys[start : start + batch]).values_list("key", flat=True):
+            taken.update(by_key[key])
+    return taken
 
 
 def is_reserved_for_guests(name: str) -> bool:

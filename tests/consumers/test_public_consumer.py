@@ -435,3 +435,22 @@ async def test_names_on_the_board_say_whether_they_belong_to_an_account(live_red
     assert arrivals[welcome["you"]["id"]]["guest"] is False
     await member.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_guest_on_the_board_when_its_name_becomes_an_account_is_renamed(live_redis):
+    """Somebody signs up as "carol" while a guest named "Carol" is on the board: within a
+    heartbeat everyone (the guest too) gets a rename to a fresh guest name, kept in its session."""
+    session = await guest_session("Carol")
+    watcher, _ = await join()
+    client, welcome = await join_with(f"sessionid={session.session_key}")
+    assert welcome["you"]["name"] == "Carol"
+    await announced(watcher, welcome["you"]["id"])
+    await sign_up("carol")
+    rename = await next_of(watcher, "rename")
+    assert rename["id"] == welcome["you"]["id"]
+    assert rename["name"].startswith("guest-")
+    assert rename["guest"] is True
+    assert (await next_of(client, "rename"))["name"] == rename["name"]
+    assert await session_name(session) == rename["name"]
+    await client.disconnect()
+    await watcher.disconnect()

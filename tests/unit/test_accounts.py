@@ -132,3 +132,13 @@ def test_guest_may_use_needs_the_exact_cleaned_name():
     assert guest_may_use("Ada")
     assert not guest_may_use(" Ada ")
     assert not guest_may_use(42)
+
+
+def test_a_worker_finds_which_of_its_guests_names_read_as_accounts_in_batches():
+    """account_names_among: every form of an account's name, across batch boundaries."""
+    from shared.identity import account_names_among
+
+    create("dave")
+    create("Eve")
+    names = ["DAVE", "dave", "eve", "\uff45ve", "frank", *(f"guest-{n:04x}" for n in range(7))]
+    assert account_names_among(names, batch=3) == {"DAVE", "dave", "eve", "\uff45ve"}
