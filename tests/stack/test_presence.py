@@ -102,7 +102,7 @@ def test_signing_up_signs_the_new_user_in_and_opens_the_users_page(stack):
     assert page.url.endswith("/users/")
     assert alice.cookie("sessionid")
     assert row_state(page.body, alice.username) in {"true", "false"}
-    assert f'<span class="account__name">{alice.username}</span>' in page.body
+    assert f'<bdi class="account__name">{alice.username}</bdi>' in page.body
 
 
 def test_signing_out_then_in_again_with_the_forms(stack):
