@@ -65,6 +65,14 @@ def guest_may_use(name: object) -> bool:
     return valid and not is_account_name(name)
 
 
+def display_name_reads_database(user: AbstractBaseUser | AnonymousUser | None, session: Any) -> bool:
+    """False when `display_name` will not touch the database: a signed-in user, or a session
+    with no name to check and no row to save (a script's socket); such callers skip a thread hop."""
+    if is_signed_in(user) or session is None:
+        return False
+    return session.get(SESSION_NAME_KEY) is not None or bool(session.session_key)
+
+
 def display_name(user: AbstractBaseUser | AnonymousUser | None, session: Any) -> str:
     """The name to show for this visitor: the username when signed in, else the session's name
     while a guest may still use it, else a new guest name, kept in the session (saved at once

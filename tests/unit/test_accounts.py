@@ -142,3 +142,17 @@ def test_a_worker_finds_which_of_its_guests_names_read_as_accounts_in_batches():
     create("Eve")
     names = ["DAVE", "dave", "eve", "\uff45ve", "frank", *(f"guest-{n:04x}" for n in range(7))]
     assert account_names_among(names, batch=3) == {"DAVE", "dave", "eve", "\uff45ve"}
+
+
+def test_display_name_says_when_it_needs_no_database(django_assert_num_queries):
+    """A script's socket (no session row, no name) and a signed-in user skip the thread hop;
+    display_name then indeed makes no query."""
+    from shared.identity import display_name_reads_database
+
+    empty = SessionStore()
+    assert not display_name_reads_database(None, empty)
+    with django_assert_num_queries(0):
+        assert display_name(None, empty).startswith("guest-")
+    user = create("henry")
+    assert not display_name_reads_database(user, session_named("x"))
+    assert display_name_reads_database(None, session_named("x"))

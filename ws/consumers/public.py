@@ -5,7 +5,14 @@ import logging
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
-from shared.identity import SESSION_NAME_KEY, display_name, guest_name, is_account_name, is_signed_in
+from shared.identity import (
+    SESSION_NAME_KEY,
+    display_name,
+    display_name_reads_database,
+    guest_name,
+    is_account_name,
+    is_signed_in,
+)
 from shared.protocol import PUBLIC_ENDPOINT, Delay, ProtocolError, Rename
 from ws.board import Board, BoardClient
 from ws.consumers.base import ProtocolConsumer
@@ -22,10 +29,13 @@ class PublicConsumer(ProtocolConsumer):
     async def connect(self) -> None:
         await self.accept()
         self.board = Board.current()
-        user = self.scope.get("user")
+        user, session = self.scope.get("user"), self.scope.get("session")
         try:
-            # Checks a guest's name against the accounts (one indexed query).
-            name = await database_sync_to_async(display_name)(user, self.scope.get("session"))
+            if display_name_reads_database(user, session):
+                # Checks a guest's name against the accounts (one indexed query).
+                name = await database_sync_to_async(display_name)(user, session)
+            else:
+                name = display_name(user, session)
         except DatabaseError:
             # Cannot check: a fresh guest name is safe (no account starts with "guest-").
             log.warning("board: the database is unavailable; joining under a new guest name", exc_info=True)
