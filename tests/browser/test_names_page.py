@@ -74,7 +74,7 @@ def test_the_limits_come_from_the_server_and_no_field_cuts_silently(visitors, st
     """The page config carries the limits; no name or message field has a maxlength."""
     board = open_board(visitors, stack)
     config = board.evaluate("JSON.parse(document.getElementById('page-config').textContent)")
-    assert config["name_max_chars"] == 32
+    assert (config["name_max_chars"], config["delay_max_ms"]) == (32, 60000)
     assert board.locator("#rename-input[maxlength]").count() == 0
     room = visitors.open(stack.url + f"/chat/names-{uuid.uuid4().hex[:6]}/")
     config = room.evaluate("JSON.parse(document.getElementById('page-config').textContent)")

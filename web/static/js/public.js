@@ -110,7 +110,7 @@ function onStateChange(state) {
 function reportDelay(ping, delayMs) {
   if (delayMs === null) return;
   board.myDelay = delayMs;
-  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, 60000) });
+  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, config.delay_max_ms) });
   scheduleRender();
 }
 
