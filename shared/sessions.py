@@ -184,9 +184,10 @@ REPEAT_WINDOW_SECONDS = 1.0
 
 def _announce(event: dict[str, list[str]]) -> None:
     now = time.monotonic()
-    if getattr(_recent, "event", None) == event and now - _recent.at < REPEAT_WINDOW_SECONDS:
-        return
-    _recent.event, _recent.at = event, now
+    if "sessions" in event:  # an end is final: once is enough (a user's change may come twice)
+        if getattr(_recent, "event", None) == event and now - _recent.at < REPEAT_WINDOW_SECONDS:
+            return
+        _recent.event, _recent.at = event, now
     # Once the change is committed: a worker that checks the user again must see it, and a
     # change rolled back ended nothing.
     transaction.on_commit(lambda: _publish(event))
