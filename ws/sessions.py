@@ -34,6 +34,10 @@ class SignedIn:
         self.runtime = runtime
         self.sockets: dict[SignedInSocket, tuple[str, str]] = {}  # socket -> (session key, user id)
         self._by_tag: dict[str, set[SignedInSocket]] = defaultdict(set)
+        # New sockets not checked yet, and the task checking them (one batch for a storm of
+        # reconnects, not one query per socket).
+        self._unchecked: set[SignedInSocket] = set()
+        self._checking_new = False
         runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "session check", self.check_all)
 
     @classmethod
@@ -45,10 +49,14 @@ class SignedIn:
         """Watch `socket`'s session from now on; never waits (the check runs in the background)."""
         self.sockets[socket] = (session_key, user_id)
         self._by_tag[session_tag(session_key)].add(socket)
-        self.runtime.spawn(self._follow_then_check(socket))
+        self._unchecked.add(socket)
+        if not self._checking_new:
+            self._checking_new = True
+            self.runtime.spawn(self._check_new())
 
     def remove(self, socket: SignedInSocket) -> None:
         found = self.sockets.pop(socket, None)
+        self._unchecked.discard(socket)
         if found is None:
             return
         tag = session_tag(found[0])
@@ -58,9 +66,15 @@ class SignedIn:
         if not self.sockets:
             self.runtime.unfollow(TOPIC, self)
 
-    async def _follow_then_check(self, socket: SignedInSocket) -> None:
-        await self.runtime.follow(TOPIC, self)
-        await self.check([socket])
+    async def _check_new(self) -> None:
+        """Follow the topic first, then check the new sockets, all that arrived meanwhile at once."""
+        try:
+            await self.runtime.follow(TOPIC, self)
+            while self._unchecked:
+                batch, self._unchecked = list(self._unchecked), set()
+                await self.check(batch)
+        finally:
+            self._checking_new = False
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """An event published by any process (the Runtime's Socket protocol)."""

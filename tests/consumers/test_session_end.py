@@ -124,6 +124,28 @@ async def test_a_password_saved_through_the_orm_closes_at_once_without_the_heart
     assert await closed_with(socket, 2.0) == CLOSE_SIGN_IN_REQUIRED
 
 
+@override_settings(LIVE_HEARTBEAT_SECONDS=60.0, LIVE_TTL_SECONDS=120.0)
+async def test_a_storm_of_signed_in_handshakes_is_checked_in_a_few_batches(live_redis, fast_hashing, monkeypatch):
+    """Each new socket is checked once after its handshake, but not with a query of its own."""
+    from ws import sessions as worker_sessions
+
+    batches = []
+    original = worker_sessions.ended_sessions
+
+    def counting(signed_in):
+        batches.append(len(signed_in))
+        return original(signed_in)
+
+    monkeypatch.setattr(worker_sessions, "ended_sessions", counting)
+    browsers = [await signed_in(f"storm{n}") for n in range(20)]
+    sockets = await asyncio.gather(*(open_socket("/ws/ping/", browser) for browser in browsers))
+    await settled()
+    assert sum(batches) == 20
+    assert len(batches) <= 5, batches
+    for socket in sockets:
+        await socket.disconnect()
+
+
 async def test_a_guests_sockets_are_never_watched(live_redis):
     """Only signed-in sockets have a session to end; a guest's ping socket stays open."""
     client = websocket("/ws/ping/")
