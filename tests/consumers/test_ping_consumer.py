@@ -76,10 +76,27 @@ async def test_a_flood_gets_rate_limited_once_then_a_4008_close():
 
 
 async def test_a_handshake_from_a_foreign_origin_is_refused():
-    """AllowedHostsOriginValidator turns away pages of other sites."""
-    client = websocket("/ws/ping/", origin=b"http://evil.example")
+    """The origin check (ws/origin.py) turns away pages of other sites, ports and schemes."""
+    for origin in (b"http://evil.example", b"http://127.0.0.1:8001", b"https://127.0.0.1:8000", b"null"):
+        client = websocket("/ws/ping/", origin=origin)
+        connected, _ = await client.connect()
+        assert not connected, origin
+
+
+async def test_a_handshake_with_two_origins_is_refused():
+    """Two Origin headers (one of them the site's own) are two answers: neither is trusted."""
+    client = websocket("/ws/ping/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await client.connect()
     assert not connected
+
+
+async def test_a_trusted_origin_is_accepted_as_the_csrf_check_accepts_it():
+    """CSRF_TRUSTED_ORIGINS opens sockets too (e.g. a page behind another proxy)."""
+    with override_settings(CSRF_TRUSTED_ORIGINS=["https://ping.example.com:8443"]):
+        client = websocket("/ws/ping/", origin=b"https://ping.example.com:8443")
+        connected, _ = await client.connect()
+        assert connected
+        await client.disconnect()
 
 
 async def test_a_handshake_without_an_origin_is_refused():

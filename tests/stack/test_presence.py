@@ -56,7 +56,8 @@ def on_worker(stack, worker: int, path: str, visitor: Visitor):
     """A signed-in socket straight to one Daphne worker (bypassing nginx's balancing)."""
     return unix_connect(
         str(stack.ws_socket(worker)),
-        uri=f"ws://127.0.0.1{path}",
+        # The Host nginx passes on, so the origin check sees the same origin as through nginx.
+        uri=f"ws://127.0.0.1:{stack.port}{path}",
         origin=stack.url,
         additional_headers=visitor.socket_headers,
     )
