@@ -66,10 +66,12 @@ def test_sign_up_applies_the_name_rule_with_a_clear_message(client, username, wh
     assert not get_user_model().objects.exists()
 
 
-def test_the_form_says_the_limit_it_applies():
-    """The help text gives the name limit, not Django's 150."""
-    response = Client().get("/accounts/signup/")
-    assert "1 to 32 characters" in response.content.decode()
+def test_the_form_says_the_limit_it_applies_and_cuts_nothing():
+    """The help text gives the name limit, not Django's 150; no maxlength cuts what is typed."""
+    html = Client().get("/accounts/signup/").content.decode()
+    assert "1 to 32 characters" in html
+    assert 'name="username"' in html
+    assert "maxlength" not in html
 
 
 def test_two_accounts_that_read_alike_cannot_both_exist_even_outside_the_form():

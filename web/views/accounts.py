@@ -32,9 +32,10 @@ class SignUpForm(UserCreationForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[
-            "username"
-        ].help_text = f"Required. 1 to {NAME_MAX_CHARS} characters: letters, digits and @/./+/-/_ only."
+        username = self.fields["username"]
+        username.help_text = f"Required. 1 to {NAME_MAX_CHARS} characters: letters, digits and @/./+/-/_ only."
+        # `maxlength` counts UTF-16 units and cuts silently; the length is checked here, with a message.
+        username.widget.attrs.pop("maxlength", None)
 
     def clean_username(self) -> str:
         username = super().clean_username()
