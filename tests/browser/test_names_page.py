@@ -138,3 +138,17 @@ def test_every_name_on_every_page_is_a_bidi_isolate(visitors, stack):
     listed = member.locator(".presence__name")
     expect(listed.first).to_be_visible()
     assert all(isolated(listed))
+
+
+def test_a_refused_chat_message_says_why_and_goes_back_in_the_box(visitors, stack):
+    """Text the server refuses (a C1 control, U+0085) is explained and not lost; 2000 emoji
+    (4000 UTF-16 units) are sent whole."""
+    page = visitors.open(stack.url + f"/chat/names-{uuid.uuid4().hex[:6]}/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    page.fill("#composer-text", "one\u0085two")
+    page.press("#composer-text", "Enter")
+    expect(page.locator("#chat-notice")).to_contain_text("U+0085")
+    expect(page.locator("#composer-text")).to_have_value("one\u0085two")
+    page.fill("#composer-text", "😀" * 2000)
+    page.press("#composer-text", "Enter")
+    expect(page.locator("#messages .chat-message__text")).to_have_text(["😀" * 2000], timeout=5000)

@@ -145,6 +145,9 @@ function onMessage(frame) {
     if (frame.message.text === unconfirmed) unconfirmed = null;
     show(frame.message);
   } else if (frame.type === 'error') {
+    // A refused message is not lost: it goes back in the box (unless something new is there).
+    if (unconfirmed !== null && input.value.trim() === '') input.value = unconfirmed;
+    unconfirmed = null;
     showNotice(refusalText(frame));
   }
 }
