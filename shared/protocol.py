@@ -129,16 +129,20 @@ def clean_chat_text(raw: object) -> str:
     characters, no control character but line feed and tab (so no CR, no U+0085), no lone
     surrogate."""
     text = _trimmed_string(raw, "text", CHAT_TEXT_MAX_CHARS)
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cs":
-            raise ProtocolError("bad_message", f'"text" must not contain lone surrogates ({_code_point(char)})')
-        if category == "Cc" and char not in "\n\t":
-            raise ProtocolError(
-                "bad_message",
-                f'"text" must not contain control characters but line breaks and tabs ({_code_point(char)})',
-            )
-    return text
+    found = _FORBIDDEN_IN_TEXT.search(text)  # one C-level scan: 2000 characters in a few µs
+    if found is None:
+        return text
+    char = found.group()
+    if unicodedata.category(char) == "Cs":
+        raise ProtocolError("bad_message", f'"text" must not contain lone surrogates ({_code_point(char)})')
+    raise ProtocolError(
+        "bad_message", f'"text" must not contain control characters but line breaks and tabs ({_code_point(char)})'
+    )
+
+
+# Category Cc is exactly U+0000-U+001F and U+007F-U+009F (a Unicode stability guarantee), and
+# Cs is U+D800-U+DFFF: chat text keeps TAB (U+0009) and LF (U+000A) of them.
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 # What ECMAScript's String.prototype.trim removes (its WhiteSpace and LineTerminator: TAB, VT,

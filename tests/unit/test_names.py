@@ -210,3 +210,17 @@ def test_trimming_keeps_controls_python_strip_would_cut():
     with pytest.raises(ProtocolError):
         clean_name("\x85Ada")
     assert sys.maxunicode > 0xFFFF  # code points, not UTF-16 units, are what is counted
+
+
+def test_chat_text_refuses_exactly_the_control_characters_but_lf_and_tab_over_all_code_points():
+    """The fast scan matches the rule's definition (categories Cc and Cs, less LF and tab)."""
+    import unicodedata
+
+    refused = []
+    for code in range(0x110000):
+        try:
+            clean_chat_text(f"a{chr(code)}b")
+        except ProtocolError:
+            refused.append(code)
+    expected = [c for c in range(0x110000) if unicodedata.category(chr(c)) in {"Cc", "Cs"} and chr(c) not in "\n\t"]
+    assert refused == expected
