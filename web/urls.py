@@ -17,3 +17,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
+
+# The site's own error pages (DEBUG off): web/views/errors.py.
+handler404 = "web.views.errors.not_found"
+handler403 = "web.views.errors.forbidden"
+handler500 = "web.views.errors.server_error"

@@ -21,18 +21,26 @@ from shared.redis import redis_client
 
 log = logging.getLogger(__name__)
 
-# The same rule for the browser's own check, so most mistakes never make a round trip. Browsers
-# compile `pattern` with the `v` flag, where a bare "-" in a class is a syntax error.
-BROWSER_ROOM_PATTERN = r"[a-z0-9_\-]{1,64}"
+# The same rule for the browser's own check, so most mistakes never make a round trip; upper
+# case is let through, the form lower-cases it. Browsers compile `pattern` with the `v` flag,
+# where a bare "-" in a class is a syntax error.
+BROWSER_ROOM_PATTERN = r"[A-Za-z0-9_\-]{1,64}"
+
+
+class RoomNameField(forms.CharField):
+    """A room name as typed: trimmed and lower-cased ("Lobby" opens "lobby"), then the rule."""
+
+    def to_python(self, value: object) -> str:
+        return super().to_python(value).lower()
 
 
 class RoomForm(forms.Form):
     # The model's rule (a model field's own formfield would leave its validators out). Its
     # pattern bounds the length too; no max_length, whose `maxlength` attribute would cut a
     # pasted name silently where the pattern says what is wrong.
-    name = forms.CharField(
+    name = RoomNameField(
         label="Room name",
-        help_text=ROOM_RULE,
+        help_text=f"{ROOM_RULE} Capitals are made lower-case.",
         validators=[ROOM_NAME_VALIDATOR],
         widget=forms.TextInput(attrs={"pattern": BROWSER_ROOM_PATTERN, "placeholder": "lobby", "autocomplete": "off"}),
     )
