@@ -111,7 +111,10 @@ class Stack:
             # The same default as shared/settings.py: RUN_DIR/static.
             "STATIC_ROOT": env.get("STATIC_ROOT") or str(Path(env.get("RUN_DIR", REPO / ".run")) / "static"),
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
-            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
+            # max_fails=0: a worker that is down refuses a unix socket at once (nginx then tries
+            # the other), so nginx need not set it aside; by default it would for 10 s after one
+            # failure, and pages would wait that long after the workers are back.
+            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
         }
 
