@@ -170,6 +170,14 @@ WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(RUN_DIR / "static")))
+# collectstatic writes hashed, precompressed files (web/storage.py) that nginx serves with a
+# year's cache (docs/operations.md). Pages name files through the manifest it writes, so pages
+# render only after collectstatic (the stack and the image run it); tests that render pages
+# without it switch to the plain storage (tests/conftest.py).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "web.storage.HashedCompressedStorage"},
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,7 +1,7 @@
 // The private page: measures this browser's WebSocket round trip, one ping at a time, and shows
 // the figures, a live chart, a histogram and downloads. Nothing measured here leaves the browser.
 
-import uPlot from '../vendor/uplot/uPlot.esm.js';
+import uPlot from '../vendor/uplot/uPlot.esm.min.js';
 import { oncePerFrame } from './frames.js';
 import { Pinger } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';

@@ -3,7 +3,7 @@
 // joins, leaves and renames arrive as they happen. The first render uses the snapshot the page
 // was served with, so the board shows before the socket opens.
 
-import uPlot from '../vendor/uplot/uPlot.esm.js';
+import uPlot from '../vendor/uplot/uPlot.esm.min.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
 import { Pinger } from './pinger.js';
