@@ -167,6 +167,13 @@ WS_RATE_BURST = env_int("WS_RATE_BURST", 60, minimum=1)
 # After `rate_limited`, this many more refused frames in a row close the socket with 4008.
 WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
 
+# ---------------------------------------------------------------- shared results (shared/results.py)
+# A shared result is kept this long, then deleted (at the next share, or by `prune_results`).
+RESULT_TTL_DAYS = env_float("RESULT_TTL_DAYS", 30.0, minimum=0.001)
+# Shares per client address per window: enough for anyone sharing by hand, not for a script.
+RESULT_SHARES_PER_WINDOW = env_int("RESULT_SHARES_PER_WINDOW", 10, minimum=1)
+RESULT_SHARE_WINDOW_SECONDS = env_int("RESULT_SHARE_WINDOW_SECONDS", 600, minimum=1)
+
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(RUN_DIR / "static")))

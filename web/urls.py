@@ -1,13 +1,16 @@
 from django.contrib import admin
 from django.urls import path
 
-from web.views import accounts, chat, health, pages, public, users
+from web.views import accounts, chat, health, pages, public, results, users
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("private/", pages.private, name="private"),
     path("public/", public.public, name="public"),
     path("api/public/", public.public_api, name="public-api"),
+    path("r/", results.share, name="share-result"),
+    path("r/<slug:result_id>/", results.result_page, name="result"),
+    path("r/<slug:result_id>.json", results.result_json, name="result-json"),
     path("chat/", chat.rooms, name="chat"),
     path("chat/<str:room>/", chat.room, name="chat-room"),
     path("accounts/signup/", accounts.sign_up, name="signup"),

@@ -5,7 +5,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
@@ -41,3 +41,18 @@ def screenshot(page: Page, name: str) -> None:
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+
+
+def check_page(page: Page, name: str, scheme: str) -> None:
+    """At phone size, then desktop size: no overflow on the phone, no axe violation on either."""
+    conn = page.locator("#conn-state")
+    if conn.count():
+        expect(conn).to_have_attribute("data-state", "open")
+        page.wait_for_timeout(1500)  # a few samples, so charts and tables have content
+    screenshot(page, f"{name}-390-{scheme}")
+    assert horizontal_overflow(page) == 0, f"{name} scrolls sideways at 390 px"
+    assert axe_violations(page) == [], f"{name} ({scheme}, 390 px)"
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(200)
+    assert axe_violations(page) == [], f"{name} ({scheme}, 1280 px)"
+    screenshot(page, f"{name}-1280-{scheme}")

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 from django.template import loader
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.browser.site import DESKTOP, PHONE, axe_violations, horizontal_overflow, screenshot
+from tests.browser.site import PHONE, check_page, horizontal_overflow
 
 pytestmark = pytest.mark.browser
 
@@ -26,21 +26,6 @@ PAGES = {
     "not-found": "/no/such/page/",
     "room-miss": "/chat/Lobby/",
 }
-
-
-def check_page(page: Page, name: str, scheme: str) -> None:
-    """At phone size, then desktop size: no overflow on the phone, no axe violation on either."""
-    conn = page.locator("#conn-state")
-    if conn.count():
-        expect(conn).to_have_attribute("data-state", "open")
-        page.wait_for_timeout(1500)  # a few samples, so charts and tables have content
-    screenshot(page, f"{name}-390-{scheme}")
-    assert horizontal_overflow(page) == 0, f"{name} scrolls sideways at 390 px"
-    assert axe_violations(page) == [], f"{name} ({scheme}, 390 px)"
-    page.set_viewport_size(DESKTOP)
-    page.wait_for_timeout(200)
-    assert axe_violations(page) == [], f"{name} ({scheme}, 1280 px)"
-    screenshot(page, f"{name}-1280-{scheme}")
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

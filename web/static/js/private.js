@@ -4,6 +4,7 @@
 import uPlot from '../vendor/uplot/uPlot.esm.min.js';
 import { oncePerFrame } from './frames.js';
 import { Pinger } from './pinger.js';
+import { setUpShare } from './share.js';
 import { LiveSocket, renderState } from './socket.js';
 import { SortedSamples, percentile } from './stats.js';
 
@@ -78,6 +79,7 @@ function setUpControls() {
   interval.addEventListener('change', () => pinger.setInterval(Number(interval.value)));
   byId('download-csv').addEventListener('click', () => download('csv', 'text/csv', samplesCsv()));
   byId('download-json').addEventListener('click', () => download('json', 'application/json', samplesJson()));
+  setUpShare(byId('share-form'), () => records);
 }
 
 function intervalLabel(ms) {
