@@ -13,6 +13,7 @@ urlpatterns = [
     path("r/<slug:result_id>.json", results.result_json, name="result-json"),
     path("chat/", chat.rooms, name="chat"),
     path("chat/<str:room>/", chat.room, name="chat-room"),
+    path("chat/<str:room>/name/", chat.room_name, name="chat-name"),
     path("accounts/signup/", accounts.sign_up, name="signup"),
     path("accounts/login/", accounts.sign_in, name="login"),
     path("accounts/logout/", accounts.sign_out, name="logout"),

@@ -2,6 +2,7 @@
 // the figures, a live chart, a histogram and downloads. Nothing measured here leaves the browser.
 
 import uPlot from '../vendor/uplot/uPlot.esm.min.js';
+import { countAxis, timeAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { Pinger } from './pinger.js';
 import { setUpShare } from './share.js';
@@ -143,6 +144,8 @@ function renderFigures() {
   for (const name of ['min', 'median', 'p95', 'p99', 'max', 'jitter']) showMs(`stat-${name}`, summary[name]);
   byId('stat-samples').textContent = String(summary.count);
   byId('stat-lost').textContent = String(lostCount);
+  const pings = summary.count + lostCount;
+  byId('stat-lost-share').textContent = pings ? `(${((100 * lostCount) / pings).toFixed(1)} %)` : '';
 }
 
 function showMs(id, value) {
@@ -184,7 +187,7 @@ function createCharts() {
     width: delayEl.clientWidth,
     height: CHART_HEIGHT,
     scales: { y: { range: fromZero } },
-    axes: [axis(''), axis('ms')],
+    axes: [{ ...axis(''), ...timeAxis }, axis('ms')],
     series: [{}, { label: 'Delay', stroke: accent, width: 2, value: (u, v) => withUnit(v) }],
   }, [[], []], delayEl);
 
@@ -196,7 +199,7 @@ function createCharts() {
       x: { time: false, range: aroundBins },
       y: { range: fromZero },
     },
-    axes: [axis('delay, ms'), axis('samples')],
+    axes: [axis('delay, ms'), { ...axis('samples'), ...countAxis }],
     series: [
       { label: 'Delay', value: (u, v) => (v === null ? '—' : binLabel(v)) },
       { label: 'Samples', stroke: accent, fill: accentFill, paths: uPlot.paths.bars({ size: [0.9, Infinity] }), points: { show: false } },

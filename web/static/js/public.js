@@ -4,6 +4,7 @@
 // was served with, so the board shows before the socket opens.
 
 import uPlot from '../vendor/uplot/uPlot.esm.min.js';
+import { countAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
 import { Pinger } from './pinger.js';
@@ -224,7 +225,7 @@ function createChart() {
     width: el.clientWidth,
     height: CHART_HEIGHT,
     scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [axis('delay, ms', (u, ticks) => ticks.map(bucketLabel)), axis('clients')],
+    axes: [axis('delay, ms', (u, ticks) => ticks.map(bucketLabel)), { ...axis('clients'), ...countAxis }],
     series: [
       { label: 'Delay', value: (u, v) => (v === null ? '—' : bucketLabel(v)) },
       {
