@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shared.stack import WS_WORKERS
+from tests.browser.site import axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +44,7 @@ def test_three_pages_are_back_within_3_s_of_the_server_answering_again(visitors,
         for page in (private, *others):
             expect(page.locator("#conn-state")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
             expect(page.get_by_role("button", name="Reconnect now")).to_be_visible()
+        assert axe_violations(private) == []  # the waiting state and its button too
         private.wait_for_timeout(OUTAGE_S * 1000)
         before = samples(private)
         stack.ctl("start", "ws:*")

@@ -119,3 +119,17 @@ def test_names_on_the_public_board_wrap_at_spaces_on_a_phone(visitors, stack):
     lines = cell.evaluate("el => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)")
     assert lines <= 2.2
     assert horizontal_overflow(page) == 0
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_nginxs_own_502_page_is_the_sites_and_has_no_axe_violation(visitors, stack, scheme):
+    """While Gunicorn is down nginx serves the site's static 50x page (nginx/nginx.conf.template)."""
+    visitors.expect_errors("502")
+    try:
+        stack.ctl("stop", "web")
+        page = visitors.open(stack.url + "/chat/", viewport=PHONE, color_scheme=scheme)
+        expect(page.locator("h1")).to_have_text("Back in a moment")
+        check_page(page, "bad-gateway", scheme)
+    finally:
+        stack.ctl("start", "web")
+        stack.wait_until_ready(30)

@@ -85,3 +85,21 @@ def test_favicon_ico_answers(stack):
     assert headers["Content-Type"] in {"image/x-icon", "image/vnd.microsoft.icon"}
     assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file
     assert "max-age" in headers["Cache-Control"]
+
+
+def test_while_gunicorn_is_down_nginx_answers_with_the_sites_own_page(stack):
+    """A 502 from nginx itself is the site's page (styled, with navigation), not nginx's."""
+    try:
+        stack.ctl("stop", "web")
+        status, headers, body = get(stack.url + "/chat/")
+        assert status == 502
+        assert headers["Content-Type"].startswith("text/html")
+        page = body.decode()
+        assert "Back in a moment" in page
+        assert 'name="viewport"' in page
+        assert "/static/css/app.css" in page
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        stack.ctl("start", "web")
+        stack.wait_until_ready(30)
+    assert get(stack.url + "/chat/")[0] == 200
