@@ -23,6 +23,7 @@ urlpatterns = [
 ]
 
 # The site's own error pages (DEBUG off): web/views/errors.py.
+handler400 = "web.views.errors.bad_request"
 handler404 = "web.views.errors.not_found"
 handler403 = "web.views.errors.forbidden"
 handler500 = "web.views.errors.server_error"

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shared.stack import WS_WORKERS
-from tests.browser.site import axe_violations
+from tests.browser.site import PHONE, axe_violations, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def wait_until(condition, timeout: float, step: float = 0.02) -> float:
 def test_three_pages_are_back_within_3_s_of_the_server_answering_again(visitors, stack):
     visitors.expect_errors(r"WebSocket connection to .* failed")
     private = visitors.open(stack.url + "/private/")
-    others = [visitors.open(stack.url + path) for path in ("/public/", "/chat/lobby/")]
+    others = [visitors.open(stack.url + path, viewport=PHONE) for path in ("/public/", "/chat/lobby/")]
     for page in (private, *others):
         expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
     try:
@@ -45,6 +45,7 @@ def test_three_pages_are_back_within_3_s_of_the_server_answering_again(visitors,
             expect(page.locator("#conn-state")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
             expect(page.get_by_role("button", name="Reconnect now")).to_be_visible()
         assert axe_violations(private) == []  # the waiting state and its button too
+        screenshot(others[1], "room-reconnecting-390")
         private.wait_for_timeout(OUTAGE_S * 1000)
         before = samples(private)
         stack.ctl("start", "ws:*")

@@ -73,3 +73,11 @@ def test_the_room_form_still_refuses_a_name_outside_the_rule(client):
     response = client.post("/chat/", {"name": "Lobby!"})
     assert response.status_code == 200
     assert "lower-case letters" in response.content.decode()
+
+
+def test_a_bad_request_is_the_sites_own_400(client):
+    """A request Django refuses before any view: a Host that is not in ALLOWED_HOSTS."""
+    response = client.get("/chat/", HTTP_HOST="elsewhere.example")
+    assert response.status_code == 400
+    assert_site_page(response.content)
+    assert b"Bad request" in response.content

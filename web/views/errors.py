@@ -1,4 +1,4 @@
-"""The site's own error pages (404, 403, 500), with the site's navigation and styling.
+"""The site's own error pages (400, 403, 404, 500), with the site's navigation and styling.
 
 Django calls these only with DEBUG off (web/urls.py names them). A miss under /chat/ says what a
 room name may be and, when lower-casing the name would make it one (/chat/Lobby/), links there.
@@ -30,6 +30,10 @@ def room_hint(path: str) -> dict[str, str] | None:
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     context = {"room_hint": room_hint(request.path)}
     return HttpResponse(loader.render_to_string("404.html", context, request), status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return HttpResponse(loader.render_to_string("400.html", {}, request), status=400)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
