@@ -10,7 +10,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from shared.env import env_bool, env_float, env_int, env_list, env_str
+from shared.errors import start_error_reporting
 from shared.layers import channel_layer_settings
+from shared.logs import check_log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so they time and tag everything below them (web/middleware.py).
+    "web.middleware.count_requests",
+    "web.middleware.tag_request",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -176,12 +181,12 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Daphne logs every handshake at INFO: at a thousand clients that drowns the rest.
-    "loggers": {"daphne": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json: one JSON object per line, with the socket or request id (shared/logs.py).
+LOG_FORMAT = check_log_format(env_str("LOG_FORMAT", "text"))
+LOGGING = logging_config(LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))
+
+# ---------------------------------------------------------------- error reporting (shared/errors.py)
+# Off unless set: exceptions from pages and consumers, and every ERROR log line, go to Sentry.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", PING_ENV)
+start_error_reporting(SENTRY_DSN, SENTRY_ENVIRONMENT)

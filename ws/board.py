@@ -22,6 +22,7 @@ from django.db import DatabaseError
 
 from shared.board import EMPTY_SNAPSHOT, BoardEvents, BoardStore, ClientDelays, new_client_id, now_ms
 from shared.identity import account_names_among, guest_name
+from shared.metrics import observe_round_trip
 from shared.redis import REDIS_DOWN, async_redis, attempt
 from ws.runtime import Runtime, Socket
 
@@ -113,6 +114,7 @@ class Board:
     def record_delay(self, client: BoardClient, delay_ms: float) -> str:
         """Take a report and return the `delays` answer (no Redis on this path)."""
         client.delays.record(delay_ms)
+        observe_round_trip(delay_ms / 1000)
         self.changed.add(client.delays.id)
         return self.snapshot.delays_frame(client.delays)
 

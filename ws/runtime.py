@@ -10,6 +10,7 @@ failing job is logged once when it starts failing and once when it recovers.
 """
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from collections import defaultdict
@@ -19,6 +20,8 @@ from typing import ClassVar, Protocol, TypeVar
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from shared import metrics
+from shared.logs import SOCKET_ID
 from shared.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -111,10 +114,20 @@ class Runtime:
         Raises one of REDIS_DOWN when the layer cannot be reached: the caller decides
         whether that loses anything (chat messages are already stored by then).
         """
-        await self.layer.group_send(group_name(topic), {"type": "runtime.frame", "topic": topic, "text": text})
+        kind = metrics.topic_kind(topic)
+        try:
+            with metrics.PUBLISH_SECONDS.labels(kind).time():
+                await self.layer.group_send(group_name(topic), {"type": "runtime.frame", "topic": topic, "text": text})
+        except REDIS_DOWN:
+            metrics.PUBLISH_FAILURES.labels(kind).inc()
+            raise
 
     async def send_local(self, topic: str, text: str) -> None:
         """Write one frame to each of this process's followers of `topic`."""
+        with metrics.FANOUT_SECONDS.labels(metrics.topic_kind(topic)).time():
+            await self._write_to_followers(topic, text)
+
+    async def _write_to_followers(self, topic: str, text: str) -> None:
         for socket in tuple(self._followers.get(topic, ())):
             try:
                 await socket.send(text_data=text)
@@ -139,6 +152,7 @@ class Runtime:
         except REDIS_DOWN as error:
             if name not in self._failing:
                 self._failing.add(name)
+                metrics.REDIS_UNAVAILABLE.set(1)
                 log.warning("%s: Redis unavailable (%s); retrying quietly until it is back", name, error)
             return False
         except Exception:
@@ -146,6 +160,7 @@ class Runtime:
             return False
         if name in self._failing:
             self._failing.discard(name)
+            metrics.REDIS_UNAVAILABLE.set(1 if self._failing else 0)
             log.warning("%s: Redis is back", name)
         return True
 
@@ -187,7 +202,10 @@ class Runtime:
 
     def spawn(self, work: Awaitable) -> asyncio.Task:
         """Run `work` in the background, held until done and cancelled by `stop()`."""
-        task = asyncio.get_running_loop().create_task(work)
+        # Not in the socket's context that started it: a periodic job logs under no socket's id.
+        context = contextvars.copy_context()
+        context.run(SOCKET_ID.set, None)
+        task = asyncio.get_running_loop().create_task(work, context=context)
         # The loop keeps only weak references to tasks: hold them so none is collected mid-run.
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -5,6 +5,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
+from shared import metrics
 from shared.identity import (
     SESSION_NAME_KEY,
     display_name,
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 class PublicConsumer(ProtocolConsumer):
     accepts = PUBLIC_ENDPOINT
+    endpoint = "public"
     # Broadcasts arrive through the process Runtime, not through a channel per socket.
     channel_layer_alias = None
     client: BoardClient | None = None
@@ -41,9 +43,11 @@ class PublicConsumer(ProtocolConsumer):
             log.warning("board: the database is unavailable; joining under a new guest name", exc_info=True)
             name = user.get_username() if is_signed_in(user) else guest_name()
         self.client = await self.board.join(self, name, guest=not is_signed_in(user))
+        metrics.BOARD_CLIENTS.inc()
 
     async def disconnect(self, code: int) -> None:
         if self.client is not None:
+            metrics.BOARD_CLIENTS.dec()
             await self.board.leave(self.client)
 
     async def on_delay(self, report: Delay) -> None:
