@@ -1,0 +1,183 @@
+"""The metrics of shared/metrics.py move when frames flow through the consumers and the runtime.
+
+The tests run without PROMETHEUS_MULTIPROC_DIR, so every value is in this process's registry.
+"""
+
+import pytest
+import redis
+from prometheus_client import REGISTRY
+
+from shared.logs import SOCKET_ID
+from tests.consumers.conftest import websocket
+from ws.consumers.ping import PingConsumer
+from ws.runtime import Runtime
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class Moves:
+    """Values of a few samples now, to compare with later: moves.by("name", label=...)."""
+
+    def __init__(self, *samples: tuple[str, dict[str, str]]):
+        self.before = {(name, tuple(sorted(labels.items()))): value(name, **labels) for name, labels in samples}
+
+    def by(self, name: str, **labels: str) -> float:
+        return value(name, **labels) - self.before[(name, tuple(sorted(labels.items())))]
+
+
+async def test_frames_in_and_out_and_the_open_socket_are_counted_on_the_ping_endpoint():
+    """Three pings: three frames in, three pongs out; the socket counts as open until it closes."""
+    ping = {"endpoint": "ping"}
+    moves = Moves(
+        ("ping_frames_received_total", ping),
+        ("ping_frames_sent_total", ping),
+        ("ping_websockets_open", ping),
+        ("ping_websocket_closes_total", {**ping, "code": "1001"}),
+    )
+    client = websocket("/ws/ping/")
+    assert (await client.connect())[0]
+    assert moves.by("ping_websockets_open", **ping) == 1
+    for seq in range(3):
+        await client.send_json_to({"type": "ping", "seq": seq})
+        assert (await client.receive_json_from())["type"] == "pong"
+    assert moves.by("ping_frames_received_total", **ping) == 3
+    assert moves.by("ping_frames_sent_total", **ping) == 3
+    await client.disconnect(code=1001)
+    assert moves.by("ping_websockets_open", **ping) == 0
+    assert moves.by("ping_websocket_closes_total", **ping, code="1001") == 1
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [("{not json", "bad_json"), ('{"type":"ping"}', "bad_message"), ('{"type":"delay","delay_ms":5}', "unknown_type")],
+)
+async def test_every_error_frame_is_counted_by_its_code(frame, code):
+    """The error frame a bad frame gets shows under its code and endpoint."""
+    labels = {"endpoint": "ping", "code": code}
+    moves = Moves(("ping_error_frames_total", labels))
+    client = websocket("/ws/ping/")
+    assert (await client.connect())[0]
+    await client.send_to(text_data=frame)
+    assert (await client.receive_json_from())["code"] == code
+    assert moves.by("ping_error_frames_total", **labels) == 1
+    await client.disconnect()
+
+
+async def test_a_board_client_counts_and_its_reports_are_round_trips(live_redis):
+    """Joining the board adds a board client, a delay report one round trip (in seconds), leaving removes it."""
+    public = {"endpoint": "public"}
+    moves = Moves(
+        ("ping_board_clients", {}),
+        ("ping_round_trip_seconds_count", {}),
+        ("ping_round_trip_seconds_sum", {}),
+        ("ping_round_trip_seconds_bucket", {"le": "0.05"}),
+        ("ping_frames_sent_total", public),
+    )
+    client = websocket("/ws/public/")
+    assert (await client.connect())[0]
+    assert (await client.receive_json_from(timeout=5))["type"] == "welcome"
+    assert moves.by("ping_board_clients") == 1
+    await client.send_json_to({"type": "delay", "delay_ms": 42.5})
+    while (await client.receive_json_from(timeout=5))["type"] != "delays":
+        pass
+    assert moves.by("ping_round_trip_seconds_count") == 1
+    assert moves.by("ping_round_trip_seconds_sum") == pytest.approx(0.0425)
+    assert moves.by("ping_round_trip_seconds_bucket", le="0.05") == 1
+    assert moves.by("ping_frames_sent_total", **public) >= 2  # the welcome and the answer
+    await client.disconnect()
+    assert moves.by("ping_board_clients") == 0
+
+
+class FakeSocket:
+    def __init__(self):
+        self.frames: list[str] = []
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        self.frames.append(text_data)
+
+
+class FakeLayer:
+    """A channel layer whose group_send works or fails (Redis down) on demand."""
+
+    def __init__(self):
+        self.down = False
+
+    async def group_send(self, group, message):
+        if self.down:
+            raise redis.ConnectionError("Redis is down")
+
+
+async def test_a_publish_is_timed_and_a_refused_one_counts_as_a_failure():
+    """Topics are labelled by kind ("chat", never the room); a failed publish still raises."""
+    runtime = Runtime(FakeLayer())
+    chat = {"topic": "chat"}
+    moves = Moves(("ping_broadcast_publish_seconds_count", chat), ("ping_layer_publish_failures_total", chat))
+    await runtime.publish("chat.lobby", "{}")
+    assert moves.by("ping_broadcast_publish_seconds_count", **chat) == 1
+    assert moves.by("ping_layer_publish_failures_total", **chat) == 0
+    runtime.layer.down = True
+    with pytest.raises(redis.ConnectionError):
+        await runtime.publish("chat.lobby", "{}")
+    assert moves.by("ping_layer_publish_failures_total", **chat) == 1
+    assert REGISTRY.get_sample_value("ping_layer_publish_failures_total", {"topic": "chat.lobby"}) is None
+
+
+async def test_a_local_fanout_is_timed_once_per_broadcast():
+    """Writing one frame to this worker's followers is one observation, however many follow."""
+    runtime = Runtime(FakeLayer())
+    sockets = [FakeSocket() for _ in range(3)]
+    runtime._followers["board"].update(sockets)
+    moves = Moves(("ping_broadcast_fanout_seconds_count", {"topic": "board"}))
+    await runtime.send_local("board", "{}")
+    assert [s.frames for s in sockets] == [["{}"]] * 3
+    assert moves.by("ping_broadcast_fanout_seconds_count", topic="board") == 1
+
+
+async def test_redis_unavailable_is_one_while_a_job_fails_and_zero_once_it_is_back():
+    """The gauge follows the runtime's jobs: a Redis error sets it, the job's recovery clears it."""
+    runtime = Runtime(FakeLayer())
+
+    async def failing():
+        raise redis.ConnectionError("Redis is down")
+
+    async def working():
+        return None
+
+    assert not await runtime._guarded("job", failing())
+    assert value("ping_redis_unavailable") == 1
+    assert await runtime._guarded("job", working())
+    assert value("ping_redis_unavailable") == 0
+
+
+async def test_each_socket_runs_under_its_own_id_and_runtime_jobs_under_none(monkeypatch):
+    """Everything a consumer logs carries its socket's id (shared/logs.py); a job it starts does not."""
+    seen: list[str | None] = []
+
+    async def on_ping(self, ping):
+        seen.append(SOCKET_ID.get())
+        await self.send(text_data="{}")
+
+    monkeypatch.setattr(PingConsumer, "on_ping", on_ping)
+    clients = [websocket("/ws/ping/") for _ in range(2)]
+    for client in clients * 2:
+        if (not seen and client is clients[0]) or (len(seen) == 1 and client is clients[1]):
+            assert (await client.connect())[0]
+        await client.send_json_to({"type": "ping", "seq": 1})
+        await client.receive_from()
+    for client in clients:
+        await client.disconnect()
+    first, second, again_first, again_second = seen
+    assert None not in seen
+    assert first != second
+    assert (again_first, again_second) == (first, second)
+
+    async def job():
+        seen.append(SOCKET_ID.get())
+
+    SOCKET_ID.set("socket-1")
+    await Runtime(FakeLayer()).spawn(job())
+    assert seen[-1] is None
