@@ -8,7 +8,8 @@ process):
 - every log record at ERROR or above, with its traceback (the logging integration): the
   consumers' `internal_error` safety net (`log.exception`), a periodic job's bug, a chat room
   whose database is down.
-No personal data is sent (no cookies, user names or IP addresses), and no performance traces.
+No personal data is sent (sentry-sdk's default: no cookies, user names or IP addresses), and no
+performance traces.
 """
 
 import sentry_sdk
@@ -25,7 +26,6 @@ def start_error_reporting(dsn: str, environment: str) -> bool:
         dsn=dsn,
         environment=environment,
         integrations=[DjangoIntegration(), LoggingIntegration(event_level="ERROR")],
-        send_default_pii=False,
         traces_sample_rate=None,
     )
     return True
