@@ -66,7 +66,9 @@ class GunicornAccessFields(logging.Filter):
             record.path = atoms.get("U")
             record.status = _int_or_none(atoms.get("s"))
             record.duration_ms = atoms.get("D", 0) / 1000 if isinstance(atoms.get("D"), int) else None
-            record.client = atoms.get("h")
+            # Over a unix socket REMOTE_ADDR is empty: the peer is what nginx forwarded.
+            forwarded = atoms.get("{x-forwarded-for}i")
+            record.client = forwarded if forwarded and forwarded != "-" else atoms.get("h") or None
             request_id = atoms.get("{x-request-id}o")
             if request_id and request_id != "-":
                 record.request_id = request_id

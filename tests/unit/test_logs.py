@@ -80,10 +80,11 @@ def test_the_default_stays_readable_text_and_a_bad_format_is_refused():
         check_log_format("xml")
 
 
-def test_a_gunicorn_access_line_has_method_path_status_duration_and_request_id():
+def test_a_gunicorn_access_line_has_method_path_status_duration_client_and_request_id():
     """Gunicorn logs access with its atoms as args: they become fields, the message stays the line."""
     atoms = {
-        "h": "127.0.0.1",
+        "h": "",
+        "{x-forwarded-for}i": "203.0.113.9",
         "m": "GET",
         "U": "/private/",
         "s": "200",
@@ -95,7 +96,8 @@ def test_a_gunicorn_access_line_has_method_path_status_duration_and_request_id()
     assert made.args == atoms  # logging unwraps a lone dict argument, as Gunicorn relies on
     GunicornAccessFields().filter(made)
     fields = json_line(gunicorn_logging_config("INFO"), made)
-    assert fields["message"] == '127.0.0.1 "GET /private/ HTTP/1.1" 200'
+    assert fields["message"] == ' "GET /private/ HTTP/1.1" 200'
+    assert fields["client"] == "203.0.113.9"  # the peer nginx saw, not Gunicorn's unix socket
     assert (fields["method"], fields["path"], fields["status"]) == ("GET", "/private/", 200)
     assert fields["duration_ms"] == 2.5
     assert fields["request_id"] == "0123abcd"
