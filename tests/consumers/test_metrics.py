@@ -8,7 +8,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from shared.logs import SOCKET_ID
-from tests.consumers.conftest import websocket
+from tests.consumers.conftest import http, websocket
 from ws.consumers.ping import PingConsumer
 from ws.runtime import Runtime
 
@@ -181,3 +181,19 @@ async def test_each_socket_runs_under_its_own_id_and_runtime_jobs_under_none(mon
     SOCKET_ID.set("socket-1")
     await Runtime(FakeLayer()).spawn(job())
     assert seen[-1] is None
+
+
+async def test_a_lone_daphne_worker_serves_its_own_metrics(monkeypatch):
+    """Without a multiprocess directory (a container per replica), Daphne's /metrics is its own."""
+    client = websocket("/ws/ping/")
+    assert (await client.connect())[0]
+    response = await http("/metrics").get_response()
+    open_now = value("ping_websockets_open", endpoint="ping")
+    await client.disconnect()
+    assert response["status"] == 200
+    assert open_now >= 1
+    assert f'ping_websockets_open{{endpoint="ping"}} {open_now}'.encode() in response["body"]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
+    response = await http("/metrics").get_response()
+    assert response["status"] == 404
+    assert b"web server" in response["body"]
