@@ -7,6 +7,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
+from shared import sessions
 from shared.logs import SOCKET_ID
 from tests.consumers.conftest import http, websocket
 from ws.consumers.ping import PingConsumer
@@ -197,3 +198,16 @@ async def test_a_lone_daphne_worker_serves_its_own_metrics(monkeypatch):
     response = await http("/metrics").get_response()
     assert response["status"] == 404
     assert b"web server" in response["body"]
+
+
+def test_a_session_end_a_page_could_not_announce_counts_as_a_publish_failure(monkeypatch):
+    """Gunicorn publishes session ends straight to the layer: its failures count too."""
+
+    async def failing_send(message):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(sessions, "_send", failing_send)
+    monkeypatch.setattr(sessions, "_skip_until", 0.0)
+    moves = Moves(("ping_layer_publish_failures_total", {"topic": "sessions"}))
+    sessions._publish({"users": ["1"]})
+    assert moves.by("ping_layer_publish_failures_total", topic="sessions") == 1
