@@ -4,6 +4,7 @@ Every variable is listed with its meaning in .env.example. PING_ENV=production m
 settings strict: no start without a real SECRET_KEY.
 """
 
+import logging
 from pathlib import Path
 
 import dj_database_url
@@ -184,6 +185,8 @@ USE_TZ = True
 # LOG_FORMAT=json: one JSON object per line, with the socket or request id (shared/logs.py).
 LOG_FORMAT = check_log_format(env_str("LOG_FORMAT", "text"))
 LOGGING = logging_config(LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))
+# Python's warnings go to stderr as text unless routed through logging (then JSON like the rest).
+logging.captureWarnings(LOG_FORMAT == "json")
 
 # ---------------------------------------------------------------- error reporting (shared/errors.py)
 # Off unless set: exceptions from pages and consumers, and every ERROR log line, go to Sentry.
