@@ -26,6 +26,8 @@ def start_error_reporting(dsn: str, environment: str) -> bool:
         dsn=dsn,
         environment=environment,
         integrations=[DjangoIntegration(), LoggingIntegration(event_level="ERROR")],
+        # Only what is listed (and sentry-sdk's defaults): no Redis breadcrumb on every command.
+        auto_enabling_integrations=False,
         traces_sample_rate=None,
     )
     return True

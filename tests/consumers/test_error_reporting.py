@@ -4,6 +4,9 @@ A local HTTP server stands in for Sentry's ingest (tests/sentry_ingest.py) and r
 SDK posts; a test urlconf's view and an injected handler bug raise the exceptions.
 """
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -55,6 +58,20 @@ def test_reporting_is_off_without_a_dsn():
     assert not sentry_sdk.get_client().is_active()
     assert application is router
     assert report_asgi_errors(router) is router
+
+
+def test_with_a_dsn_at_start_daphne_gets_the_wrapped_app():
+    """ws/asgi.py wraps the router when SENTRY_DSN is set as the process starts (as Daphne imports it)."""
+    env = {**os.environ, "SENTRY_DSN": "http://key@127.0.0.1:9/1", "DJANGO_SETTINGS_MODULE": "shared.settings"}
+    show = "import ws.asgi as a; print(type(a.application).__name__, a.application.app is a.router)"
+    done = subprocess.run(
+        [sys.executable, "-c", show],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["SentryAsgiMiddleware", "True"]
 
 
 def test_a_page_exception_is_reported(ingest):
