@@ -1,7 +1,8 @@
 """A stand-in for Sentry's ingest: an HTTP server on 127.0.0.1 that records every event posted.
 
-sentry-sdk posts envelopes to /api/<project>/envelope/ (gzip-compressed unless told otherwise):
-a header line, then for each item a header line and a payload line, all JSON.
+sentry-sdk posts envelopes to /api/<project>/envelope/, compressed with brotli when the
+`brotli` module is installed, else gzip: a header line, then for each item a header line and a
+payload line, all JSON.
 """
 
 import gzip
@@ -9,6 +10,14 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DECOMPRESS = {"gzip": gzip.decompress}
+try:
+    import brotli
+
+    DECOMPRESS["br"] = brotli.decompress
+except ImportError:  # then sentry-sdk cannot send brotli either
+    pass
 
 
 class SentryIngest:
@@ -20,8 +29,7 @@ class SentryIngest:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
+                body = DECOMPRESS.get(self.headers.get("Content-Encoding", ""), bytes)(body)
                 ingest.record(self.path, body)
                 self.send_response(200)
                 self.send_header("Content-Length", "2")

@@ -6,6 +6,8 @@ the page opens (which cannot set cookies) find the same name in the session."""
 import time
 from collections.abc import Callable
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from shared import metrics
@@ -33,19 +35,25 @@ def _is_page(request: HttpRequest) -> bool:
 def tag_request(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
     """Every log line written while answering carries the request's id (shared/logs.py), and the
     response says it (X-Request-ID, which Gunicorn's JSON access line picks up). nginx sends its
-    own $request_id, so nginx's, Gunicorn's and the app's lines for one request share it."""
+    own $request_id, so Gunicorn's and the app's lines for one request share it.
+
+    The id stays set until the response is closed (`forget_request_id`), so Django's own line
+    about an error response, written after the middleware returns, carries it too."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         request_id = request_id_from(request.headers.get("X-Request-ID"))
-        token = REQUEST_ID.set(request_id)
-        try:
-            response = get_response(request)
-        finally:
-            REQUEST_ID.reset(token)
+        REQUEST_ID.set(request_id)
+        response = get_response(request)
         response["X-Request-ID"] = request_id
         return response
 
     return middleware
+
+
+@receiver(request_finished)
+def forget_request_id(**kwargs) -> None:
+    """The response is closed (after Gunicorn's access line): the thread's next log lines are not this request's."""
+    REQUEST_ID.set(None)
 
 
 def count_requests(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:

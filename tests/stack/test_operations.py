@@ -148,6 +148,8 @@ def json_lines(stack: Stack, program: str) -> list[dict]:
 async def test_with_log_format_json_every_gunicorn_and_daphne_line_is_json(ops_stack):
     """Startup, app and access lines alike; access lines name their path, Gunicorn's the request id."""
     _, headers, _ = fetch(ops_stack.url + "/private/")
+    missing_status, missing_headers, _ = fetch(ops_stack.url + "/no-such-page/")
+    assert missing_status == 404
     async with connect(ops_stack.ws_url, "/ws/ping/") as socket:
         await request(socket, {"type": "ping", "seq": 1})
     await asyncio.sleep(0.5)  # the access lines are written once the response and the socket are done
@@ -157,6 +159,11 @@ async def test_with_log_format_json_every_gunicorn_and_daphne_line_is_json(ops_s
     assert page[-1]["status"] == 200
     assert page[-1]["request_id"] == headers["X-Request-ID"]
     assert any(line["logger"] == "gunicorn.error" for line in web)  # Gunicorn's own start-up lines
+    # Django's own line about the 404 and Gunicorn's access line share the request's id.
+    tagged = [line for line in web if line.get("request_id") == missing_headers["X-Request-ID"]]
+    assert {line["logger"] for line in tagged} == {"django.request", "gunicorn.access"}
     daphne = [line for worker in WS_WORKERS for line in json_lines(ops_stack, f"ws-{worker}")]
     access = [line for line in daphne if line["logger"] == "ws.access" and line.get("path") == "/ws/ping/"]
-    assert any(line["message"].startswith("WSCONNECT /ws/ping/") for line in access)
+    connected = [line for line in access if line["message"].startswith("WSCONNECT /ws/ping/")]
+    assert connected
+    assert all(len(line["socket_id"]) == 16 for line in connected)  # logged inside the consumer's task

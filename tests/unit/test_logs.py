@@ -143,3 +143,30 @@ def test_a_page_answers_with_its_request_id_and_is_counted_by_route(client):
     assert REGISTRY.get_sample_value(
         "ping_http_requests_total", {"method": "GET", "view": "unmatched", "status": "404"}
     )
+
+
+class Captured(logging.Handler):
+    """Records what a handler with the app's ContextIds filter would see."""
+
+    def __init__(self):
+        super().__init__()
+        self.addFilter(ContextIds())
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, made: logging.LogRecord) -> None:
+        self.records.append(made)
+
+
+@pytest.mark.django_db
+def test_djangos_own_line_about_a_404_carries_the_request_id_and_the_id_ends_with_the_response(client):
+    """Django logs an error response after the middleware returns: the id is still set then, not after."""
+    captured = Captured()
+    logger = logging.getLogger("django.request")
+    logger.addHandler(captured)
+    try:
+        response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="req-404")
+    finally:
+        logger.removeHandler(captured)
+    assert response.status_code == 404
+    assert [made.request_id for made in captured.records] == ["req-404"]
+    assert REQUEST_ID.get() is None
