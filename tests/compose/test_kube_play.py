@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import secrets
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,8 +95,6 @@ def kube_pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
 
 def answers(request: urllib.request.Request, timeout: float = 60) -> int:
     """The status of the first answer within `timeout` seconds (the pod may still be starting)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -87,7 +87,9 @@ def test_a_wrong_field_is_refused() -> None:
 
 def test_every_app_container_runs_the_one_image(resources, compose) -> None:
     """web, ws, the migrate Job and the static files' init container: one image, compose's."""
-    images = {c["image"] for w in workloads(resources) for c in containers(w, init=True) if "ping-app" in c["image"]}
+    app = [("Deployment", "web"), ("Deployment", "ws"), ("Job", "ping-migrate")]
+    images = {c["image"] for key in app for c in containers(resources[key], init=True)}
+    images |= {c["image"] for c in pod_spec(resources[("Deployment", "static")])["initContainers"]}
     assert images == {"ping-app:latest"}
     assert compose["web"]["image"] == "${PING_IMAGE:-ping-app}"
 
