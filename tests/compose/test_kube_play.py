@@ -33,7 +33,9 @@ def kube_play_documents(config: dict[str, str]) -> list[dict[str, Any]]:
     to podman 4.3: one replica (each pod would bind the same host port), no container `ports`
     (kube play publishes them on the host), no probes (it runs httpGet probes with curl, which
     the image lacks, and readiness not at all), restartPolicy OnFailure (with Always it restarts
-    a finished init container, then fails to remove it)."""
+    a finished init container, then fails to remove it), and the emptyDir volumes renamed after
+    the project (kube play makes them named volumes, shared by every pod, which `kube down`
+    removes: `tmp` could be someone else's)."""
     configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ping-config"}, "data": config}
     deployments = []
     for name in ("web", "ws"):
@@ -44,8 +46,17 @@ def kube_play_documents(config: dict[str, str]) -> list[dict[str, Any]]:
         for container in pod["containers"]:
             for key in ("ports", "readinessProbe", "livenessProbe", "lifecycle"):
                 container.pop(key, None)
+        for volume in pod.get("volumes", []):
+            volume["name"] = volume_name(volume["name"])
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                mount["name"] = volume_name(mount["name"])
         deployments.append(deployment)
     return [configmap, *deployments]
+
+
+def volume_name(name: str) -> str:
+    return f"{PROJECT}-kube-{name}"
 
 
 def readiness_request(name: str, address: str) -> urllib.request.Request:
@@ -86,7 +97,12 @@ def kube_pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         podman("kube", "play", "--network", f"{PROJECT}_default", str(play), timeout=180)
         yield {name: pod_address(name) for name in ("web-pod-0-web", "ws-pod-0-ws")}
     finally:
-        for command in (("kube", "down", str(play)), ("volume", "rm", "--force", "tmp"), ("secret", "rm", SECRET)):
+        teardown = (
+            ("kube", "down", str(play)),
+            ("volume", "rm", "--force", volume_name("tmp")),
+            ("secret", "rm", SECRET),
+        )
+        for command in teardown:
             try:
                 podman(*command, timeout=120)
             except Exception as error:  # noqa: BLE001 (teardown: report, go on)
