@@ -7,6 +7,7 @@ longer run (the issue's scenario: ~60 readers, 4 slow peers sending 20 delay rep
 """
 
 import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -70,10 +71,8 @@ async def run_reader(stack: Stack, stop: asyncio.Event, result: ReaderResult, re
                         break
                 result.answers += 1
                 result.slowest_answer = max(result.slowest_answer, time.monotonic() - sent)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
-                except TimeoutError:
-                    pass
         except ConnectionClosed as closed:
             result.closed = closed.rcvd.code if closed.rcvd else 1006
 
@@ -91,7 +90,9 @@ async def scenario(
     stop_slow = threading.Event()
     reader_results = [ReaderResult() for _ in range(readers)]
     ready = [asyncio.Event() for _ in range(readers)]
-    tasks = [asyncio.create_task(run_reader(stack, stop_readers, r, e)) for r, e in zip(reader_results, ready)]
+    tasks = [
+        asyncio.create_task(run_reader(stack, stop_readers, r, e)) for r, e in zip(reader_results, ready, strict=True)
+    ]
     await asyncio.gather(*(e.wait() for e in ready))
     slow_results: list[SlowResult] = []
     threads = [threading.Thread(target=run_slow_peer, args=(stack, stop_slow, slow_results)) for _ in range(slow)]
