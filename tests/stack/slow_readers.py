@@ -3,7 +3,9 @@
 Used by test_slow_readers.py, and as a script that measures the Daphne workers' memory over a
 longer run (the issue's scenario: ~60 readers, 4 slow peers sending 20 delay reports a second):
 
-    .venv/bin/python -m tests.stack.slow_readers [seconds] [readers] [slow peers]
+    .venv/bin/python -m tests.stack.slow_readers [seconds] [readers] [slow peers] [reconnect]
+
+With `reconnect` (1), each slow peer comes back as soon as it is cut off.
 """
 
 import asyncio
@@ -42,18 +44,22 @@ class ReaderResult:
     frame_sizes: list[int] = field(default_factory=list)
 
 
-def run_slow_peer(stack: Stack, stop: threading.Event, result: list) -> None:
-    """One slow peer, in a thread of its own: report until the server cuts it off or `stop`."""
-    peer = SlowPeer("127.0.0.1", stack.port, "/ws/public/")
-    peer.open()
-    opened = time.monotonic()
-    while not stop.is_set() and peer.send_json(DELAY_REPORT):
-        stop.wait(1 / SLOW_REPORTS_PER_SECOND)
-    closed_after = None if peer.closed_at is None else peer.closed_at - opened
-    outcome = SlowResult(opened, closed_after, peer.sent_frames)
-    outcome.ending = peer.read_to_the_end(timeout=5)
-    peer.close()
-    result.append(outcome)
+def run_slow_peer(stack: Stack, stop: threading.Event, result: list, reconnect: bool = False) -> None:
+    """A slow peer, in a thread of its own: report until the server cuts it off or `stop`;
+    with `reconnect`, come back at once each time, as a hostile client would."""
+    while not stop.is_set():
+        peer = SlowPeer("127.0.0.1", stack.port, "/ws/public/")
+        peer.open()
+        opened = time.monotonic()
+        while not stop.is_set() and peer.send_json(DELAY_REPORT):
+            stop.wait(1 / SLOW_REPORTS_PER_SECOND)
+        closed_after = None if peer.closed_at is None else peer.closed_at - opened
+        outcome = SlowResult(opened, closed_after, peer.sent_frames)
+        outcome.ending = peer.read_to_the_end(timeout=5 if closed_after is None else 1)
+        peer.close()
+        result.append(outcome)
+        if not reconnect:
+            return
 
 
 async def run_reader(stack: Stack, stop: asyncio.Event, result: ReaderResult, ready: asyncio.Event) -> None:
@@ -83,7 +89,7 @@ def worker_memory(stack: Stack) -> dict[int, int]:
 
 
 async def scenario(
-    stack: Stack, seconds: float, readers: int, slow: int, sample=None
+    stack: Stack, seconds: float, readers: int, slow: int, sample=None, reconnect: bool = False
 ) -> tuple[list[ReaderResult], list[SlowResult]]:
     """`readers` honest pages and `slow` peers on the board for `seconds`."""
     stop_readers = asyncio.Event()
@@ -95,7 +101,9 @@ async def scenario(
     ]
     await asyncio.gather(*(e.wait() for e in ready))
     slow_results: list[SlowResult] = []
-    threads = [threading.Thread(target=run_slow_peer, args=(stack, stop_slow, slow_results)) for _ in range(slow)]
+    threads = [
+        threading.Thread(target=run_slow_peer, args=(stack, stop_slow, slow_results, reconnect)) for _ in range(slow)
+    ]
     for thread in threads:
         thread.start()
     started = time.monotonic()
@@ -116,6 +124,7 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 90
     readers = int(sys.argv[2]) if len(sys.argv) > 2 else 60
     slow = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    reconnect = len(sys.argv) > 4 and sys.argv[4] == "1"
     stack = start_stack()
     try:
         time.sleep(2)
@@ -125,19 +134,23 @@ def main() -> None:
         def sample(at: float) -> None:
             samples.append((at, worker_memory(stack)))
 
-        reader_results, slow_results = asyncio.run(scenario(stack, seconds, readers, slow, sample))
+        reader_results, slow_results = asyncio.run(scenario(stack, seconds, readers, slow, sample, reconnect))
         after = worker_memory(stack)
         mib = 1024 * 1024
-        print(f"{readers} readers, {slow} slow peers, {seconds:.0f} s")
+        print(f"{readers} readers, {slow} slow peers (reconnecting: {reconnect}), {seconds:.0f} s")
         print("RSS before (MiB):", {n: round(v / mib, 1) for n, v in before.items()})
         print("RSS after  (MiB):", {n: round(v / mib, 1) for n, v in after.items()})
         print("RSS peak   (MiB):", {n: round(max(s[1][n] for s in samples) / mib, 1) for n in WS_WORKERS})
         print("growth     (MiB):", {n: round((after[n] - before[n]) / mib, 1) for n in WS_WORKERS})
-        for result in slow_results:
-            print(
-                f"slow peer: cut off after {result.closed_after} s, {result.sent_frames} reports sent, "
-                f"ending {result.ending}"
-            )
+        cut = [r.closed_after for r in slow_results if r.closed_after is not None]
+        print(
+            f"slow peers: {len(slow_results)} connections, {len(cut)} cut off, after "
+            f"{min(cut, default=0):.1f}-{max(cut, default=0):.1f} s; endings: "
+            f"{sum(r.ending.close_code == 4009 for r in slow_results)} saw 4009, "
+            f"{sum(r.ending.reset for r in slow_results)} reset, "
+            f"reports per connection {min(r.sent_frames for r in slow_results)}-"
+            f"{max(r.sent_frames for r in slow_results)}"
+        )
         sizes = [size for r in reader_results for size in r.frame_sizes]
         print(
             f"readers: answers {sum(r.answers for r in reader_results)}, "
