@@ -117,17 +117,18 @@ class Board:
 
     async def tick(self) -> None:
         # Take the pending work before the first await: whatever arrives meanwhile waits for
-        # the next tick instead of being cleared unsent. On failure the work is put back.
+        # the next tick instead of being cleared unsent. On failure the rows are put back.
         changed, self.changed = self.changed, set()
         events, self.events = self.events, BoardEvents()
+        # Events first: publishing never waits on Redis, so this worker's sockets see joins,
+        # renames and leaves at once even while a hung Redis holds up the save below (each
+        # event carries what it announces; the rows follow in the next snapshots).
+        for frame in events.frames():
+            await self.runtime.publish(TOPIC, frame)
         try:
             await self._save([self.clients[i] for i in changed if i in self.clients])
-            changed = set()
-            for frame in events.frames():
-                await self.runtime.publish(TOPIC, frame)
         except BaseException:
             self.changed |= changed
-            self.events = events.then(self.events)
             raise
 
     async def refresh_snapshot(self) -> None:

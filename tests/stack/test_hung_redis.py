@@ -84,10 +84,44 @@ async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Memb
     return members
 
 
+def board_handshakes(stack) -> dict[int, int]:
+    return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
+
+
+async def board_pair_on_one_worker(stack, tries: int = 6) -> tuple[list, list]:
+    """Two board sockets served by the same worker (and every socket opened on the way)."""
+    opened, by_worker = [], {n: [] for n in WS_WORKERS}
+    for _ in range(tries):
+        before = board_handshakes(stack)
+        socket = await connect(stack.ws_url, "/ws/public/")
+        welcome = await receive(socket)
+        after = board_handshakes(stack)
+        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+        opened.append(socket)
+        by_worker[worker].append((socket, welcome["you"]["id"]))
+        if len(by_worker[worker]) == 2:
+            return by_worker[worker], opened
+    raise AssertionError("no two board sockets on one worker")
+
+
+async def renamed_within(socket, client_id: str, name: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frame = await receive(socket, left)
+        except TimeoutError:
+            return False
+        if frame["type"] == "rename" and frame["id"] == client_id and frame["name"] == name:
+            return True
+    return False
+
+
 async def test_a_hung_redis_stalls_no_socket(hung_stack):
     stack = hung_stack
     room = unique_room("hung")
     members = await members_on_both_workers(stack, room)
+    pair, board_sockets = await board_pair_on_one_worker(stack)
+    (renamer, renamer_id), (neighbour, _) = pair
     await say(members[0].socket, "before")
     await asyncio.gather(*(m.until_heard(["before"], timeout=5) for m in members))
     redis_pid = stack.pid_of("redis")
@@ -103,6 +137,9 @@ async def test_a_hung_redis_stalls_no_socket(hung_stack):
                 said[text] = (sender, time.monotonic())
                 await say(sender.socket, text)
             await asyncio.sleep(0.5)
+        # A rename on the board reaches a neighbour on the same worker within a tick or two.
+        await renamer.send(json.dumps({"type": "rename", "name": "Hung Redis"}))
+        assert await renamed_within(neighbour, renamer_id, "Hung Redis", timeout=AT_ONCE)
         # Pings, a board welcome and a chat join are answered while Redis still hangs.
         async with connect(stack.ws_url, "/ws/ping/") as pinger:
             assert (await request(pinger, {"type": "ping", "seq": 1}, timeout=AT_ONCE))["type"] == "pong"
@@ -139,3 +176,5 @@ async def test_a_hung_redis_stalls_no_socket(hung_stack):
         assert sorted(member.texts()) == sorted(["before", *texts, "after"]), "a message missing or twice"
     for member in members:
         await member.close()
+    for socket in board_sockets:
+        await socket.close()
