@@ -3,11 +3,18 @@ connection dropped) within 30 s and before it owes ~1 MB, while the readers besi
 nothing. The workers' memory over a longer run: `python -m tests.stack.slow_readers`."""
 
 import asyncio
+import contextlib
+import json
+import sqlite3
+import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from shared.stack import WS_WORKERS
+from tests.chatclient import enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
+from tests.slowpeer import SlowPeer
 from tests.stack.slow_readers import SLOW_REPORTS_PER_SECOND, scenario
 
 pytestmark = pytest.mark.stack
@@ -46,3 +53,50 @@ def test_peers_that_never_read_are_closed_and_readers_see_no_difference(slow_sta
 
     closes = sum(slow_stack.log(f"ws-{n}").read_text().count("peer does not read") for n in WS_WORKERS)
     assert closes == SLOW_PEERS
+
+
+def send_until_cut_off(peer: SlowPeer, frame: dict, seconds: float) -> None:
+    """Send `frame` 20 times a second until the connection fails or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and peer.send_json(frame):
+        time.sleep(1 / SLOW_REPORTS_PER_SECOND)
+
+
+def test_a_chat_peer_that_never_reads_is_closed_and_the_room_goes_on(slow_stack):
+    """The same bound for chat frames: a member that posts (under the rate limit) but never reads
+    its room's broadcasts is cut off; a member that reads gets every message."""
+    room = unique_room("slow")
+    text = "x" * 1500
+
+    async def scene() -> tuple[SlowPeer, list[str]]:
+        reader, _ = await enter(slow_stack, room)
+        heard: list[str] = []
+
+        async def read() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for raw in reader:
+                    frame = json.loads(raw)
+                    if frame["type"] == "message":
+                        heard.append(frame["message"]["id"])
+
+        reading = asyncio.create_task(read())
+        peer = SlowPeer("127.0.0.1", slow_stack.port, f"/ws/chat/{room}/")
+        await asyncio.to_thread(peer.open)
+        await asyncio.to_thread(send_until_cut_off, peer, {"type": "message", "text": text}, 30)
+        await say(reader, "still here")
+        await asyncio.sleep(1)
+        await reader.close()
+        await reading
+        return peer, heard
+
+    peer, heard = asyncio.run(scene())
+    assert peer.closed_at is not None, "a chat peer that never reads was not closed in 30 s"
+    # Each message it posted came back to it as a ~1.6 KB frame.
+    assert peer.sent_frames * 1.6 * 1024 < 1 * MIB
+    with sqlite3.connect(slow_stack.run_dir / "db.sqlite3") as db:
+        stored = db.execute(
+            "SELECT m.id FROM shared_message m JOIN shared_room r ON r.id = m.room_id WHERE r.name = ?", (room,)
+        ).fetchall()
+    assert len(stored) >= 20  # it had its say before it was cut off
+    assert sorted(heard) == sorted(str(pk) for (pk,) in stored)  # the reader: every message, once
+    peer.close()
