@@ -1,6 +1,7 @@
 """The send backlog bound (shared/backlog.py): bytes owed and probe age -> go on, or 4009."""
 
 import pytest
+from django.conf import settings
 
 from shared.backlog import SendBacklog
 
@@ -94,3 +95,19 @@ def test_an_answer_proves_every_earlier_probe_and_unknown_answers_change_nothing
 def test_a_bound_must_be_positive(size, age, probe):
     with pytest.raises(ValueError, match="positive"):
         SendBacklog(max_bytes=size, max_seconds=age, probe_seconds=probe)
+
+
+def test_a_slow_link_taking_in_the_largest_history_is_not_refused():
+    """The default bound (512 KiB) against the largest frame the server sends: a chat history
+    of 50 messages of ~8 KB, read over 1 Mbit/s while live messages keep coming."""
+    backlog = SendBacklog(max_bytes=settings.WS_SEND_BACKLOG_BYTES, max_seconds=settings.WS_SEND_BACKLOG_SECONDS)
+    history = 50 * 8_200
+    link = 125_000  # bytes per second
+    first = backlog.sent(history, now=0.0)
+    now = 0.0
+    while now < history / link:  # 2 KB messages every 0.1 s until the history is read
+        now += 0.1
+        assert backlog.allows(now, frame=2 * KIB)
+        backlog.sent(2 * KIB, now)
+    backlog.answered(first)
+    assert backlog.owed <= 33 * 2 * KIB  # the live messages sent while it read
