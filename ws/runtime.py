@@ -37,8 +37,8 @@ RECEIVE_RETRY_SECONDS = 0.5
 # A socket's first follow of a topic waits this long at most for the group join: enough for a
 # healthy Redis, short enough that an outage does not hold up the handshake (the join goes on).
 JOIN_WAIT_SECONDS = 0.5
-# Frames waiting for the channel layer, at most (a minute of a busy worker's broadcasts);
-# past this, the oldest are dropped.
+# Frames waiting for the channel layer, at most (minutes of a worker's usual broadcasts);
+# past this, the oldest are dropped: each topic heals by itself (module doc).
 PUBLISH_QUEUE_FRAMES = 1000
 # After the layer refused a frame (Redis unreachable), try the same frame again after this.
 PUBLISH_RETRY_SECONDS = 0.5
