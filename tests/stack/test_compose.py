@@ -135,7 +135,7 @@ def test_compose_refuses_to_render_without_secret_key(empty_env_file: Path) -> N
 
 
 def test_compose_defines_every_service_of_the_design(services: dict[str, dict[str, Any]]) -> None:
-    """redis, postgres, migrate, web, ws and nginx are all there (DESIGN.md §1)."""
+    """redis, postgres, migrate, web, ws and nginx are all there, as in the local stack."""
     assert {"redis", "postgres", "migrate", "web", "ws", "nginx"} <= services.keys()
 
 
