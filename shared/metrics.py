@@ -11,11 +11,12 @@ codes, topic kinds, URL routes), so no series grows with the number of users.
 | `ping_error_frames_total` | counter | endpoint, code | `error` frames sent, by error code |
 | `ping_websocket_closes_total` | counter | endpoint, code | sockets released, by close code |
 | `ping_board_clients` | gauge (livesum) | - | clients on the public board |
-| `ping_broadcast_publish_seconds` | histogram | topic | one publish through the channel layer (every worker's group) |
 | `ping_broadcast_fanout_seconds` | histogram | topic | writing one broadcast frame to a worker's local followers |
+| `ping_broadcast_publish_seconds` | histogram | topic | handing one broadcast to the channel layer, for other workers |
 | `ping_round_trip_seconds` | histogram | - | ping round trips the board records |
-| `ping_layer_publish_failures_total` | counter | topic | publishes the channel layer refused (Redis down) |
-| `ping_redis_unavailable` | gauge (livemax) | - | 1 while this process's Redis work fails, else 0 |
+| `ping_layer_publish_failures_total` | counter | topic | publish attempts refused or timed out (Redis down, hung) |
+| `ping_layer_publish_dropped_total` | counter | topic | broadcasts dropped from a worker's full publish queue |
+| `ping_redis_unavailable` | gauge (livemax) | - | 1 while this worker's periodic jobs or publisher find Redis down |
 | `ping_http_requests_total` | counter | method, view, status | page requests answered by Django |
 | `ping_http_request_duration_seconds` | histogram | method, view | time Django took to answer |
 
@@ -50,7 +51,7 @@ CLOSES = Counter("ping_websocket_closes", "WebSockets released, by close code.",
 BOARD_CLIENTS = Gauge("ping_board_clients", "Clients on the public board.", multiprocess_mode="livesum")
 PUBLISH_SECONDS = Histogram(
     "ping_broadcast_publish_seconds",
-    "Time to publish one broadcast through the channel layer.",
+    "Time to hand one broadcast to the channel layer, for the other workers.",
     ["topic"],
     buckets=FANOUT_BUCKETS,
 )
@@ -64,7 +65,10 @@ ROUND_TRIP_SECONDS = Histogram(
     "ping_round_trip_seconds", "Ping round trips recorded by the board.", buckets=ROUND_TRIP_BUCKETS
 )
 PUBLISH_FAILURES = Counter(
-    "ping_layer_publish_failures", "Publishes the channel layer refused (Redis unavailable).", ["topic"]
+    "ping_layer_publish_failures", "Publish attempts the channel layer refused or timed out.", ["topic"]
+)
+PUBLISH_DROPPED = Counter(
+    "ping_layer_publish_dropped", "Broadcasts dropped from a full publish queue (Redis down for long).", ["topic"]
 )
 REDIS_UNAVAILABLE = Gauge(
     "ping_redis_unavailable", "1 while this process's Redis work is failing.", multiprocess_mode="livemax"

@@ -20,6 +20,9 @@ accesslog = "-"
 errorlog = "-"
 # nginx sets X-Forwarded-For to the real peer; only nginx talks to Gunicorn.
 forwarded_allow_ips = "*"
+# No control socket (gunicornc): by default Gunicorn puts it under $HOME/.gunicorn, and the
+# image's user has no home (/nonexistent), so every start logged "Control server error".
+control_socket_disable = True
 
 # LOG_FORMAT=json: Gunicorn's own lines (errors, access) as JSON too, like the app's (shared/logs.py).
 if check_log_format(env_str("LOG_FORMAT", "text")) == "json":

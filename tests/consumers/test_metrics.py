@@ -3,6 +3,8 @@
 The tests run without PROMETHEUS_MULTIPROC_DIR, so every value is in this process's registry.
 """
 
+import asyncio
+
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -10,6 +12,7 @@ from prometheus_client import REGISTRY
 from shared import sessions
 from shared.logs import SOCKET_ID
 from tests.consumers.conftest import http, websocket
+from ws import runtime as runtime_module
 from ws.consumers.ping import PingConsumer
 from ws.runtime import Runtime
 
@@ -102,29 +105,67 @@ class FakeSocket:
 
 
 class FakeLayer:
-    """A channel layer whose group_send works or fails (Redis down) on demand."""
+    """A channel layer that refuses the next `refusals` publishes (Redis down), or hangs on them."""
 
-    def __init__(self):
-        self.down = False
+    def __init__(self, refusals: int = 0, hang: bool = False):
+        self.refusals, self.hang = refusals, hang
+        self.sent: list[str] = []
+
+    async def new_channel(self):
+        return "fake!1"
+
+    async def group_add(self, group, channel):
+        pass
+
+    async def receive(self, channel):
+        await asyncio.Event().wait()
 
     async def group_send(self, group, message):
-        if self.down:
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.refusals:
+            self.refusals -= 1
             raise redis.ConnectionError("Redis is down")
+        self.sent.append(message["text"])
 
 
-async def test_a_publish_is_timed_and_a_refused_one_counts_as_a_failure():
-    """Topics are labelled by kind ("chat", never the room); a failed publish still raises."""
-    runtime = Runtime(FakeLayer())
+async def until(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - polling a plain predicate
+            await asyncio.sleep(0.01)
+
+
+async def test_a_publish_is_timed_and_each_refused_attempt_counts_as_a_failure(monkeypatch):
+    """Topics are labelled by kind ("chat", never the room); Redis shows unavailable while refusing."""
+    monkeypatch.setattr(runtime_module, "PUBLISH_RETRY_SECONDS", 0.01)
+    runtime = Runtime(FakeLayer(refusals=1000))
     chat = {"topic": "chat"}
     moves = Moves(("ping_broadcast_publish_seconds_count", chat), ("ping_layer_publish_failures_total", chat))
-    await runtime.publish("chat.lobby", "{}")
-    assert moves.by("ping_broadcast_publish_seconds_count", **chat) == 1
-    assert moves.by("ping_layer_publish_failures_total", **chat) == 0
-    runtime.layer.down = True
-    with pytest.raises(redis.ConnectionError):
+    try:
         await runtime.publish("chat.lobby", "{}")
-    assert moves.by("ping_layer_publish_failures_total", **chat) == 1
-    assert REGISTRY.get_sample_value("ping_layer_publish_failures_total", {"topic": "chat.lobby"}) is None
+        await until(lambda: moves.by("ping_layer_publish_failures_total", **chat) >= 2)
+        assert value("ping_redis_unavailable") == 1
+        assert moves.by("ping_broadcast_publish_seconds_count", **chat) == 0
+        runtime.layer.refusals = 0
+        await until(lambda: runtime.layer.sent == ["{}"])
+        assert moves.by("ping_broadcast_publish_seconds_count", **chat) == 1
+        assert value("ping_redis_unavailable") == 0
+        assert REGISTRY.get_sample_value("ping_layer_publish_failures_total", {"topic": "chat.lobby"}) is None
+    finally:
+        await runtime.stop()
+
+
+async def test_broadcasts_dropped_from_a_full_publish_queue_are_counted(monkeypatch):
+    """A hung Redis: past the queue's bound each dropped frame counts, by topic."""
+    monkeypatch.setattr(runtime_module, "PUBLISH_QUEUE_FRAMES", 3)
+    runtime = Runtime(FakeLayer(hang=True))
+    moves = Moves(("ping_layer_publish_dropped_total", {"topic": "board"}))
+    try:
+        for n in range(5):
+            await runtime.publish("board", f"frame {n}")
+        assert moves.by("ping_layer_publish_dropped_total", topic="board") == 2
+    finally:
+        await runtime.stop()
 
 
 async def test_a_local_fanout_is_timed_once_per_broadcast():
