@@ -163,7 +163,7 @@ def test_services_select_pods_and_ports_that_exist(resources) -> None:
 
 
 def test_ingress_routes_as_nginx_does(resources) -> None:
-    """/static/ to the static files, /ws/ to Daphne, the rest to Gunicorn: nginx's locations."""
+    """/static/ to the static files, /ws/ to Daphne, /metrics and the rest to Gunicorn: nginx's locations."""
     routes = {}
     for (kind, _), ingress in resources.items():
         if kind == "Ingress":
@@ -172,9 +172,21 @@ def test_ingress_routes_as_nginx_does(resources) -> None:
                     backend = path["backend"]["service"]
                     assert ("Service", backend["name"]) in resources
                     routes[path["path"]] = backend["name"]
-    assert routes == {"/static/": "static", "/ws/": "ws", "/": "web"}
-    locations = set(re.findall(r"^\s*location (\S+) \{", NGINX_TEMPLATE.read_text(), re.M))
+    assert routes == {"/static/": "static", "/ws/": "ws", "/metrics": "web", "/": "web"}
+    locations = set(re.findall(r"^\s*location (?:= )?(\S+) \{", NGINX_TEMPLATE.read_text(), re.M))
     assert set(routes) == locations
+
+
+def test_metrics_are_closed_to_the_outside_as_nginx_closes_them(resources) -> None:
+    """nginx serves /metrics to private addresses only; through the Ingress only the controller's
+    own host may ask (Prometheus scrapes the annotated pods directly)."""
+    ingress = resources[("Ingress", "ping-metrics")]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"] == "127.0.0.1/32"
+    assert [p["pathType"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]] == ["Exact"]
+    for name, port in (("web", "8000"), ("ws", "8001")):
+        annotations = resources[("Deployment", name)]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == port
 
 
 def test_websocket_timeouts_match_nginx(resources) -> None:
