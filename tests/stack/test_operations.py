@@ -133,6 +133,26 @@ async def still_open(sockets: list, settle: float) -> list:
     return alive
 
 
+async def until_sample(stack: Stack, name: str, wanted: float, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while sample(scrape(stack), name) != wanted:
+        assert time.monotonic() < deadline, f"{name} did not become {wanted} within {timeout} s"
+        await asyncio.sleep(0.5)
+
+
+async def test_redis_unavailable_is_one_while_the_stacks_redis_is_stopped(ops_stack):
+    """A worker's heartbeat finds Redis gone within LIVE_HEARTBEAT_SECONDS (10 s), and back again."""
+    async with connect(ops_stack.ws_url, "/ws/public/") as socket:
+        assert (await receive(socket))["type"] == "welcome"
+        assert sample(scrape(ops_stack), "ping_redis_unavailable") == 0
+        ops_stack.ctl("stop", "redis")
+        try:
+            await until_sample(ops_stack, "ping_redis_unavailable", 1, timeout=20)
+        finally:
+            ops_stack.ctl("start", "redis")
+        await until_sample(ops_stack, "ping_redis_unavailable", 0, timeout=20)
+
+
 def json_lines(stack: Stack, program: str) -> list[dict]:
     lines = [line for line in stack.log(program).read_text().splitlines() if line.strip()]
     assert lines, f"{program} logged nothing"
