@@ -35,7 +35,7 @@ def _is_page(request: HttpRequest) -> bool:
 def tag_request(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
     """Every log line written while answering carries the request's id (shared/logs.py), and the
     response says it (X-Request-ID, which Gunicorn's JSON access line picks up). nginx sends its
-    own $request_id, so Gunicorn's and the app's lines for one request share it.
+    own $request_id, so nginx's, Gunicorn's and the app's lines for one request share it.
 
     The id stays set until the response is closed (`forget_request_id`), so Django's own line
     about an error response, written after the middleware returns, carries it too."""

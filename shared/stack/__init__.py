@@ -122,6 +122,8 @@ class Stack:
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
             "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
+            # nginx's access lines follow the app's LOG_FORMAT (text or json).
+            "NGINX_LOG_FORMAT": env.get("LOG_FORMAT") or "text",
         }
 
     def _manage(self, *args: str) -> None:

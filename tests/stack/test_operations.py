@@ -166,7 +166,8 @@ def json_lines(stack: Stack, program: str) -> list[dict]:
 
 
 async def test_with_log_format_json_every_gunicorn_and_daphne_line_is_json(ops_stack):
-    """Startup, app and access lines alike; access lines name their path, Gunicorn's the request id."""
+    """Startup, app and access lines alike; access lines name their path, and nginx's, Gunicorn's and
+    Django's lines for one request share its id."""
     _, headers, _ = fetch(ops_stack.url + "/private/")
     missing_status, missing_headers, _ = fetch(ops_stack.url + "/no-such-page/")
     assert missing_status == 404
@@ -182,6 +183,9 @@ async def test_with_log_format_json_every_gunicorn_and_daphne_line_is_json(ops_s
     # Django's own line about the 404 and Gunicorn's access line share the request's id.
     tagged = [line for line in web if line.get("request_id") == missing_headers["X-Request-ID"]]
     assert {line["logger"] for line in tagged} == {"django.request", "gunicorn.access"}
+    # nginx: its access lines are JSON too (its error log cannot be), with the same request id.
+    nginx = [json.loads(line) for line in ops_stack.log("nginx").read_text().splitlines() if line.startswith("{")]
+    assert [line["path"] for line in nginx if line["request_id"] == headers["X-Request-ID"]] == ["/private/"]
     daphne = [line for worker in WS_WORKERS for line in json_lines(ops_stack, f"ws-{worker}")]
     access = [line for line in daphne if line["logger"] == "ws.access" and line.get("path") == "/ws/ping/"]
     connected = [line for line in access if line["message"].startswith("WSCONNECT /ws/ping/")]
