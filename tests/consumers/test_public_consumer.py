@@ -74,6 +74,24 @@ async def test_a_delay_report_is_answered_with_the_board_including_the_own_fresh
     await client.disconnect()
 
 
+async def test_each_answer_counts_the_report_it_answers(live_redis):
+    """Alone on the board, every answer's summary and histogram are that very report: never
+    the one before (the snapshot is up to 0.5 s old; the sender's own delay is patched in)."""
+    client, welcome = await join()
+    for delay in (7.5, 3.25, 11.0):
+        await client.send_json_to({"type": "delay", "delay_ms": delay})
+        answer = await next_of(client, "delays")
+        own = next(row for row in answer["clients"] if row["id"] == welcome["you"]["id"])
+        summary = answer["summary"]
+        assert own["delay_ms"] == round(delay, 1)
+        assert summary["count"] == 1
+        assert summary["min_ms"] == summary["median_ms"] == summary["p95_ms"] == summary["max_ms"] == own["delay_ms"]
+        edges, counts = answer["histogram"]["edges_ms"], answer["histogram"]["counts"]
+        uppers = [*edges[1:], 1e9]
+        assert counts == [int(low <= own["delay_ms"] < high) for low, high in zip(edges, uppers, strict=True)]
+    await client.disconnect()
+
+
 async def test_others_see_a_report_in_their_next_answer(live_redis):
     """A report reaches Redis within a tick and the next snapshot; others see it in theirs."""
     first, _ = await join()

@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from shared.board import MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
+from shared.board import HISTOGRAM_EDGES_MS, MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
 from shared.stats import percentile
 
 
@@ -165,3 +165,85 @@ async def test_only_the_first_remover_is_told_it_removed_the_client(stores):
     await first.save([client(1)])
     assert await first.remove("c0001") is True
     assert await second.remove("c0001") is False
+
+
+def brute_figures(delays: list[float]) -> dict:
+    """What the summary and histogram of these delays are, by shared/stats' definitions."""
+    ordered = sorted(delays)
+    edges = HISTOGRAM_EDGES_MS
+    uppers = [*edges[1:], float("inf")]
+    return {
+        "count": len(ordered),
+        "min_ms": ordered[0],
+        "median_ms": round(percentile(ordered, 50), 1),
+        "p95_ms": round(percentile(ordered, 95), 1),
+        "max_ms": ordered[-1],
+        "counts": [sum(lo <= d < hi for d in ordered) for lo, hi in zip(edges, uppers, strict=True)],
+    }
+
+
+def answer_figures(snapshot, own: ClientDelays) -> dict:
+    answer = json.loads(snapshot.delays_frame(own))
+    return {**answer["summary"], "counts": answer["histogram"]["counts"]}
+
+
+async def test_an_answer_counts_the_report_it_answers_alone_on_the_board(stores):
+    """Alone: min = median = p95 = max = the report, whatever the snapshot held before."""
+    me = client(1)
+    snapshot = await board_of(stores[0], [me])
+    for value in (7.5, 3.25, 11.0):
+        me.record(value)
+        figures = answer_figures(snapshot, me)
+        shown = me.row()["delay_ms"]
+        assert figures["count"] == 1
+        assert figures["min_ms"] == figures["median_ms"] == figures["p95_ms"] == figures["max_ms"] == shown
+        assert sum(figures["counts"]) == 1
+
+
+@pytest.mark.parametrize("exact_up_to", [1000, 5], ids=["everyone_read", "rank_windows"])
+async def test_an_answer_counts_the_senders_new_delay_in_place_of_its_old(stores, monkeypatch, exact_up_to):
+    """Whatever the sender's old and new place in the order (fastest, slowest, the median,
+    new on the board), the answer's figures equal those of the board with the new delay."""
+    monkeypatch.setattr("shared.board.EXACT_FIGURES_UP_TO", exact_up_to)
+    rng = random.Random(11)
+    values = rng.sample(range(1, 9000), 80)
+    everyone = [client(n, v / 10) for n, v in enumerate(values)] + [client(80)]
+    snapshot = await board_of(stores[0], everyone)
+    assert snapshot.holds_everyone is (exact_up_to == 1000)
+    for sender, new in [(0, 0.05), (1, 950.0), (2, 3.3), (80, 42.4), (3, values[3] / 10), (4, 1e4)]:
+        own = everyone[sender]
+        before = own.row()["delay_ms"]
+        own.record(new)
+        board = [c.row()["delay_ms"] for c in everyone if c.recent]
+        assert answer_figures(snapshot, own) == brute_figures(board), (sender, new)
+        own.recent.clear()
+        if before is not None:
+            own.record(before)
+
+
+async def test_an_answer_is_exact_with_equal_delays_on_the_board(stores):
+    """Ties: the sender's old value equals others'; the patch still removes exactly one."""
+    everyone = [client(n, 5.0) for n in range(6)] + [client(6, 9.0)]
+    snapshot = await board_of(stores[0], everyone)
+    everyone[2].record(1.0)
+    assert answer_figures(snapshot, everyone[2]) == brute_figures([5.0] * 5 + [1.0, 9.0])
+
+
+def test_rank_windows_patch_like_a_sort_at_every_place():
+    """RankWindow.patched, on stretches of a sorted board, gives the stretch of the patched board."""
+    from shared.board import RankWindow
+
+    rng = random.Random(3)
+    for _ in range(300):
+        board = {f"c{i}": float(rng.randrange(0, 40)) for i in range(rng.randrange(1, 30))}
+        order = sorted(board.items(), key=lambda item: (item[1], item[0]))
+        own, old = rng.choice([*order, ("new", None)])
+        new = float(rng.randrange(0, 40)) + 0.5
+        after = sorted([v for i, v in order if i != own] + [new])
+        low = rng.randrange(0, len(order))
+        high = rng.randrange(low, len(order))
+        part = order[low : high + 1]
+        window = RankWindow(start=low, values=tuple(v for _, v in part), ids=dict(part))
+        start, patched = window.patched(len(order), own, old, new)
+        assert patched == after[start : start + len(patched)], (order, own, new, low, high)
+        assert len(patched) >= len(part) - 1
