@@ -31,6 +31,7 @@ from shared.protocol import (
     welcome_frame,
 )
 from shared.redis import key
+from shared.roundtrip import is_suspect
 from shared.stats import jitter, percentile
 
 # A `delays` answer lists at most this many rows (the sender's own always among them).
@@ -65,15 +66,21 @@ class ClientDelays:
     id: str
     name: str
     connected_at: float
+    # The server-observed delays of the client's recent reports (shared/roundtrip.py) ...
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
+    # ... and what the client claimed in them, for comparison only.
+    claims: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
     # The delay last written to Redis (BoardStore.save), or None: what a snapshot most likely
     # holds for this client when the board is too large to keep everyone's (see Snapshot).
     saved_ms: float | None = field(default=None, compare=False)
     _row: BoardRow | None = field(default=None, init=False, repr=False, compare=False)
     _row_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def record(self, delay_ms: float) -> None:
+    def record(self, delay_ms: float, claimed_ms: float | None = None) -> None:
+        """One report: the delay the server observed, and the one the client claimed."""
         self.recent.append(delay_ms)
+        if claimed_ms is not None:
+            self.claims.append(claimed_ms)
         self._row = self._row_json = None
 
     def rename(self, name: str) -> None:
@@ -88,8 +95,10 @@ class ClientDelays:
                 "id": self.id,
                 "name": self.name,
                 "delay_ms": _round(recent[-1]) if recent else None,
-                "median_ms": _round(percentile(sorted(recent), 50)),
+                "median_ms": _round(median(recent)),
                 "jitter_ms": _round(jitter(recent)),
+                "claimed_ms": _round(self.claims[-1]) if self.claims else None,
+                "suspect": bool(self.claims) and is_suspect(median(self.claims), median(recent)),
                 "connected_at": self.connected_at,
             }
         return self._row
@@ -105,6 +114,10 @@ class ClientDelays:
 
     def arrival(self) -> Arrival:
         return {"id": self.id, "name": self.name, "connected_at": self.connected_at}
+
+
+def median(values: Iterable[float]) -> float | None:
+    return percentile(sorted(values), 50)
 
 
 def _round(value: float | None) -> float | None:

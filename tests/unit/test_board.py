@@ -247,3 +247,16 @@ def test_rank_windows_patch_like_a_sort_at_every_place():
         start, patched = window.patched(len(order), own, old, new)
         assert patched == after[start : start + len(patched)], (order, own, new, low, high)
         assert len(patched) >= len(part) - 1
+
+
+def test_a_row_keeps_the_claim_beside_the_observed_delay_and_flags_a_wide_gap():
+    """delay_ms, median and jitter are the server's timings; claimed_ms the latest claim;
+    suspect compares the medians of both over the client's window."""
+    delays = client(1)
+    for observed, claimed in [(20.0, 19.0), (22.0, 0.01), (21.0, 20.5)]:
+        delays.record(observed, claimed)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["claimed_ms"], row["suspect"]) == (21.0, 21.0, 20.5, False)
+    for _ in range(3):
+        delays.record(20.0, 0.01)
+    assert delays.row()["suspect"] is True

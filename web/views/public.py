@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from shared.board import MAX_ROWS, Snapshot, read_snapshot
 from shared.identity import display_name
 from shared.redis import REDIS_DOWN, redis_client
+from shared.roundtrip import LOST_AFTER_MS
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def public(request: HttpRequest) -> HttpResponse:
         "board": snapshot,
         "max_rows": MAX_ROWS,
         "report_interval_ms": 1000,
+        "lost_after_ms": LOST_AFTER_MS,
         "name": display_name(request.user, request.session),
         "signed_in": request.user.is_authenticated,
     }

@@ -54,6 +54,7 @@ export class Pinger {
   // Feed every pong; one for any other seq answers a ping already counted as lost.
   onPong(message, receivedAt) {
     if (this.#inFlight !== null && message.seq === this.#inFlight.seq) {
+      this.#inFlight.pong = message;
       this.#resolve(receivedAt - this.#inFlight.startedAt);
     }
   }

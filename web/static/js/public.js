@@ -11,7 +11,6 @@ import { LiveSocket, renderState } from './socket.js';
 const config = JSON.parse(document.getElementById('page-config').textContent);
 const byId = (id) => document.getElementById(id);
 
-const LOST_AFTER_MS = 5000; // as on the private page: far above any real round trip
 const ACTIVITY_LINES = 12;
 const NAME_MAX = 32;
 const CHART_HEIGHT = 220;
@@ -100,11 +99,12 @@ function onStateChange(state) {
   pinger.onStateChange(state);
 }
 
-// Every measured delay is reported at once; the answer refreshes the board.
+// Every measured delay is reported at once, on the pong it answers (seq and token): the server
+// times that report itself, and the board shows its timing, this figure beside it as a claim.
 function reportDelay(ping, delayMs) {
   if (delayMs === null) return;
   board.myDelay = delayMs;
-  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, 60000) });
+  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, 60000), seq: ping.pong.seq, token: ping.pong.token });
   scheduleRender();
 }
 
@@ -180,7 +180,20 @@ function rowElement(row) {
     tr.append(td);
   }
   tr.lastChild.title = since.toLocaleString();
+  tr.append(claimCell(row));
   return tr;
+}
+
+// The client's own figure, beside the server's timing; flagged when the two disagree widely.
+function claimCell(row) {
+  const td = document.createElement('td');
+  td.textContent = formatMs(row.claimed_ms);
+  if (row.suspect) {
+    td.classList.add('claim--suspect');
+    td.append(' (suspect)');
+    td.title = 'This client claims a delay more than twice off what the server timed itself.';
+  }
+  return td;
 }
 
 function formatMs(value) {
@@ -247,4 +260,4 @@ createChart();
 setUpRename();
 render();
 const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
-const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: LOST_AFTER_MS, onResult: reportDelay });
+const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: config.lost_after_ms, onResult: reportDelay });
