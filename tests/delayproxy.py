@@ -24,6 +24,7 @@ class DelayProxy:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self._connections: set[asyncio.Task] = set()
 
     def __enter__(self) -> "DelayProxy":
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name="delay-proxy", daemon=True)
@@ -45,19 +46,30 @@ class DelayProxy:
         async with server:
             await self._stop.wait()
             server.close()
-            # Open connections end with the loop; their tasks are cancelled by asyncio.run.
+            for task in self._connections:
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             client_writer.close()
+            self._connections.discard(task)
             return
-        await asyncio.gather(
-            self._pipe(client_reader, upstream_writer),
-            self._pipe(upstream_reader, client_writer),
-            return_exceptions=True,
-        )
+        try:
+            await asyncio.gather(
+                self._pipe(client_reader, upstream_writer),
+                self._pipe(upstream_reader, client_writer),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:  # the proxy is stopping: just close both ends
+            client_writer.close()
+            upstream_writer.close()
+        finally:
+            self._connections.discard(task)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Copy one direction, each chunk `delay_s` after it arrived (a queue keeps the order)."""

@@ -5,7 +5,7 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { oncePerFrame } from './frames.js';
-import { Pinger } from './pinger.js';
+import { Pinger, followVisibility } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
 
 const config = JSON.parse(document.getElementById('page-config').textContent);
@@ -97,15 +97,45 @@ function onMessage(message, receivedAt) {
 function onStateChange(state) {
   renderState(byId('conn-state'), state);
   pinger.onStateChange(state);
+  noteConnection(state);
 }
 
-// Every measured delay is reported at once, on the pong it answers (seq and token): the server
+// Every counted delay is reported at once, on the pong it answers (seq and token): the server
 // times that report itself, and the board shows its timing, this figure beside it as a claim.
-function reportDelay(ping, delayMs) {
-  if (delayMs === null) return;
-  board.myDelay = delayMs;
-  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, 60000), seq: ping.pong.seq, token: ping.pong.token });
+// A warm-up ping is shown here but not reported; a lost or discarded one is neither.
+function reportDelay(result) {
+  if (result.delayMs === null) return;
+  board.myDelay = result.delayMs;
+  if (result.status === 'ok') {
+    const { seq, token } = result.pong;
+    socket.send({ type: 'delay', delay_ms: Math.min(result.delayMs, 60000), seq, token });
+  }
   scheduleRender();
+}
+
+// While disconnected the board is frozen at its last answer: marked stale until the socket is back.
+let disconnectedSince = null;
+let everOpen = false;
+
+function noteConnection(state) {
+  if (state.name === 'open') {
+    everOpen = true;
+    disconnectedSince = null;
+  } else if (everOpen && disconnectedSince === null) {
+    disconnectedSince = Date.now();
+  }
+  scheduleRender();
+}
+
+function renderStale() {
+  const stale = disconnectedSince !== null;
+  for (const el of document.querySelectorAll('[data-figures]')) el.classList.toggle('is-stale', stale);
+  const note = byId('stale-note');
+  note.hidden = !stale;
+  if (stale) {
+    const since = new Date(disconnectedSince).toLocaleTimeString();
+    note.textContent = `Disconnected since ${since}: the board below is from before the outage.`;
+  }
 }
 
 // ---------------------------------------------------------------- your name
@@ -153,6 +183,7 @@ function render() {
   }
   renderRows();
   renderDistribution();
+  renderStale();
 }
 
 function renderRows() {
@@ -261,3 +292,4 @@ setUpRename();
 render();
 const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
 const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: config.lost_after_ms, onResult: reportDelay });
+followVisibility(pinger);
