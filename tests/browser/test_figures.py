@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -131,6 +132,63 @@ def test_an_outage_is_marked_stale_drawn_as_a_gap_counted_and_exported(visitors,
     rows = exported(page, "csv").splitlines()
     (outage_row,) = [row for row in rows if ",outage," in row]
     assert outage_row.endswith(f",{outage['duration_ms']:.0f}")
+
+
+async def far_client_claiming(ws_url: str, claimed_ms: float, stop: threading.Event) -> None:
+    """A client that waits 40 ms after each pong, then claims `claimed_ms`, until told to stop."""
+    async with connect(ws_url, "/ws/public/") as socket:
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            await socket.send(json.dumps({"type": "ping", "seq": seq}))
+            while (frame := json.loads(await socket.recv())).get("type") != "pong" or frame["seq"] != seq:
+                pass
+            await asyncio.sleep(0.04)
+            await socket.send(
+                json.dumps({"type": "delay", "delay_ms": claimed_ms, "seq": seq, "token": frame["token"]})
+            )
+            await asyncio.sleep(0.3)
+
+
+def test_the_board_shows_the_servers_timing_and_flags_a_far_off_claim(visitors, stack):
+    """A client claiming 0.01 ms while the server times 40+ ms shows 40+ as Current, with its
+    claim beside it marked suspect."""
+    page = visitors.open(stack.url + "/public/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as thread:
+        faker = thread.submit(lambda: asyncio.run(far_client_claiming(stack.ws_url, 0.01, stop)))
+        try:
+            row = page.locator("#board-rows tr", has=page.locator("td.claim--suspect"))
+            expect(row).to_have_count(1, timeout=10_000)
+            expect(row.locator("td").nth(1)).to_have_text(re.compile(r"^\d+\.\d$"))
+            assert float(row.locator("td").nth(1).inner_text()) >= 40
+            expect(row.locator("td.claim--suspect")).to_have_text("0.0 (suspect)")
+        finally:
+            stop.set()
+            faker.result(timeout=10)
+    expect(page.locator("thead")).to_contain_text("Current (ms)")
+    expect(page.locator("thead")).to_contain_text("Median, last 300 (ms)")
+    expect(page.get_by_text("across clients' current delays")).to_be_visible()
+
+
+def test_the_board_page_marks_its_figures_stale_while_disconnected(visitors, stack):
+    """The summary, the distribution and the rows are marked stale (class and text) until the
+    socket is back."""
+    visitors.expect_errors(r"WebSocket connection to .* failed")
+    page = visitors.open(stack.url + "/public/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    expect(page.locator("#stale-note")).to_be_hidden()
+    try:
+        stack.ctl("restart", "ws:*")
+        expect(page.locator("#conn-state")).not_to_have_attribute("data-state", "open", timeout=10_000)
+        expect(page.locator("#stale-note")).to_contain_text("Disconnected since")
+        expect(page.locator("[data-figures].is-stale")).to_have_count(3)
+        expect(page.locator("#conn-state")).to_have_attribute("data-state", "open", timeout=30_000)
+    finally:
+        stack.wait_until_ready(30)
+    expect(page.locator("#stale-note")).to_be_hidden()
+    expect(page.locator("[data-figures].is-stale")).to_have_count(0)
 
 
 # ---------------------------------------------------------------- the truth of the median
