@@ -134,6 +134,36 @@ def test_an_outage_is_marked_stale_drawn_as_a_gap_counted_and_exported(visitors,
     assert outage_row.endswith(f",{outage['duration_ms']:.0f}")
 
 
+SET_VISIBILITY = """(state) => {
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_a_hidden_page_sends_no_pings_and_pings_at_once_when_shown(visitors, stack):
+    """Hidden: no ping for longer than the interval. Shown again: a fresh ping at once, well
+    before the interval would have sent one."""
+    page = visitors.open(stack.url + "/private/")
+    pings: list[float] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framesent", lambda payload: '"ping"' in payload and pings.append(time.monotonic())),
+    )
+    page.reload()
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    page.select_option("#interval", "2000")
+    wait_for(page, "stat-samples", lambda t: int(t) >= 1)
+    page.evaluate(SET_VISIBILITY, "hidden")
+    hidden_at = len(pings)
+    page.wait_for_timeout(4500)
+    assert len(pings) == hidden_at, "pinged while hidden"
+    shown = time.monotonic()
+    page.evaluate(SET_VISIBILITY, "visible")
+    page.wait_for_timeout(1000)
+    assert len(pings) == hidden_at + 1
+    assert pings[-1] - shown < 1.0
+
+
 async def far_client_claiming(ws_url: str, claimed_ms: float, stop: threading.Event) -> None:
     """A client that waits 40 ms after each pong, then claims `claimed_ms`, until told to stop."""
     async with connect(ws_url, "/ws/public/") as socket:
