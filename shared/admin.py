@@ -14,7 +14,8 @@ class RoomAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "sent_at", "room", "author", "excerpt")
+    list_display = ("id", "sent_at", "room", "author", "guest", "excerpt")
+    list_filter = ("guest",)
     list_select_related = ("room",)
     search_fields = ("author", "text", "room__name")
     # A select of every room would not scale; the id field with a lookup popup does.

@@ -66,6 +66,8 @@ class ClientDelays:
     id: str
     name: str
     connected_at: float
+    # False only for a signed-in user, shown under their username (renames are for guests).
+    guest: bool = True
     # The server-observed delays of the client's recent reports (shared/roundtrip.py) ...
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
     # ... and what the client claimed in them, for comparison only.
@@ -94,6 +96,7 @@ class ClientDelays:
             self._row = {
                 "id": self.id,
                 "name": self.name,
+                "guest": self.guest,
                 "delay_ms": _round(recent[-1]) if recent else None,
                 "median_ms": _round(median(recent)),
                 "jitter_ms": _round(jitter(recent)),
@@ -113,7 +116,7 @@ class ClientDelays:
         return self._row_json
 
     def arrival(self) -> Arrival:
-        return {"id": self.id, "name": self.name, "connected_at": self.connected_at}
+        return {"id": self.id, "name": self.name, "guest": self.guest, "connected_at": self.connected_at}
 
 
 def median(values: Iterable[float]) -> float | None:

@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from shared.identity import SESSION_NAME_KEY
+from shared.identity import SESSION_NAME_KEY, display_name, guest_may_use, guest_name, is_signed_in
 from shared.models import AUTHOR_MAX_CHARS, Message, Room
 from shared.protocol import ChatMessageShape
 from shared.redis import REDIS_DOWN, key
@@ -33,15 +33,16 @@ ROOM_LIST_LENGTH = 100
 # ---------------------------------------------------------------- messages
 
 
-def post_message(room: str, author: str, text: str) -> ChatMessageShape:
+def post_message(room: str, author: str, text: str, *, guest: bool = True) -> ChatMessageShape:
     """Store a message (creating its room on first use) and return it as the wire shows it.
 
     Committed when this returns: only then may anybody be sent it, so nothing a client saw
-    can be lost (DESIGN §7). `room` and `text` are already valid (shared.protocol).
+    can be lost (DESIGN §7). `room` and `text` are already valid (shared.protocol); `guest`
+    is False only for a signed-in author writing under their username.
     """
     with transaction.atomic():
         room_row = open_room(room)
-        message = Message.objects.create(room=room_row, author=author[:AUTHOR_MAX_CHARS], text=text)
+        message = Message.objects.create(room=room_row, author=author[:AUTHOR_MAX_CHARS], guest=guest, text=text)
         Room.objects.filter(pk=room_row.pk).update(last_activity_at=message.sent_at)
     return message_shape(message, room)
 
@@ -78,6 +79,7 @@ def message_shape(message: Message, room: str) -> ChatMessageShape:
         "id": str(message.pk),
         "room": room,
         "author": message.author,
+        "guest": message.guest,
         "text": message.text,
         "sent_at": round(message.sent_at.timestamp() * 1000),
     }
@@ -92,15 +94,19 @@ def author_for(user: Any, session: Any, fallback: str) -> str:
     """Who a message is from: the username when signed in, else the session's display name.
 
     The session is read afresh because the visitor may have renamed themselves on the public
-    board since their chat socket opened; `fallback` names a visitor without one.
+    board since their chat socket opened; `fallback` names a visitor without one. A guest name
+    is checked as it is used (shared.identity): one that an account now holds is replaced in
+    the session by a new guest name.
     """
-    if user is not None and user.is_authenticated:
+    if is_signed_in(user):
         return user.get_username()
     session_key = getattr(session, "session_key", None)
     if not session_key:
-        return fallback
+        return fallback if guest_may_use(fallback) else guest_name()
     fresh = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return fresh.get(SESSION_NAME_KEY) or fallback
+    if fresh.get(SESSION_NAME_KEY) is None:
+        fresh[SESSION_NAME_KEY] = fallback
+    return display_name(None, fresh)
 
 
 # ---------------------------------------------------------------- rooms

@@ -1,10 +1,16 @@
-"""Chat rooms and their messages: the only app data kept in the SQL database (DESIGN §5)."""
+"""Chat rooms and their messages: the only app data kept in the SQL database (DESIGN §5); and
+the key of each account's username, which no guest name and no other account may share."""
 
+import hashlib
+
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
-from shared.protocol import CHAT_TEXT_MAX_CHARS, ROOM_PATTERN
+from shared.protocol import CHAT_TEXT_MAX_CHARS, ROOM_PATTERN, name_key
 
 # Usernames are at most 150 characters (Django's User); display names 32 (NAME_MAX_CHARS).
 AUTHOR_MAX_CHARS = 150
@@ -38,6 +44,8 @@ class Message(models.Model):
     # No index of its own: room_recent_messages starts with room_id and serves the FK's lookups.
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages", db_index=False)
     author = models.CharField(max_length=AUTHOR_MAX_CHARS)
+    # False only when `author` is the username of the account that wrote it.
+    guest = models.BooleanField(default=True)
     text = models.TextField(max_length=CHAT_TEXT_MAX_CHARS)
     sent_at = models.DateTimeField(default=timezone.now)
 
@@ -49,3 +57,30 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} by {self.author}"
+
+
+def account_name_key(name: str) -> str:
+    """What AccountName stores for a name: the SHA-256 (hex) of its reader's key
+    (shared.protocol.name_key), fixed-length so any username fits a unique index."""
+    return hashlib.sha256(name_key(name).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class AccountName(models.Model):
+    """The key of an account's username, unique: two names a reader cannot tell apart ("Alice",
+    "ALICE" and its full-width form) cannot both be accounts, and a guest name is checked against
+    these in one indexed lookup (shared.identity). Kept in step with the user by a signal."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_name")
+    key = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return f"key of {self.user_id}"
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="shared.account_name")
+def _keep_account_name(sender, instance, raw: bool = False, **kwargs) -> None:
+    """Every save of a user (sign-up, createsuperuser, the admin) writes its key; a key another
+    account holds raises IntegrityError, which rolls back the save that made it."""
+    if raw:  # loaddata: the fixture carries its own rows
+        return
+    AccountName.objects.update_or_create(user=instance, defaults={"key": account_name_key(instance.get_username())})

@@ -7,6 +7,7 @@ and the consumers and the tests both use it. Every frame is a JSON object with a
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
@@ -19,7 +20,7 @@ CLOSE_RATE_LIMITED = 4008
 CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_UNKNOWN_ROOM = 4404
 
-ErrorCode = Literal["bad_json", "bad_message", "unknown_type", "too_large", "rate_limited"]
+ErrorCode = Literal["bad_json", "bad_message", "unknown_type", "too_large", "rate_limited", "internal_error"]
 
 # Integers a browser can hold exactly (Number.MAX_SAFE_INTEGER).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -41,11 +42,6 @@ CHAT_TEXT_MAX_CHARS = 2000
 DELAY_MAX_MS = 60_000
 TOKEN_MAX_CHARS = 32
 ROOM_PATTERN = re.compile(r"[a-z0-9_-]{1,64}", re.ASCII)
-# C0 controls and DEL are invisible, and NUL cannot even be stored in PostgreSQL text. Lone
-# UTF-16 surrogates (JSON's "\ud800") are not text at all: they cannot be encoded as UTF-8 for
-# Redis, the database or the wire, so one would break every write that carries it.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +86,8 @@ def parse_client_frame(text: str | None, accepts: frozenset[str], max_bytes: int
     """Validate one text frame against the types an endpoint accepts, or raise ProtocolError."""
     if text is None:
         raise ProtocolError("bad_message", "binary frames are not part of this protocol; send JSON text")
-    size = len(text.encode("utf-8"))
+    # "surrogatepass": a lone surrogate (only a test client can send one) is counted, not raised on.
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise ProtocolError("too_large", f"frame of {size} bytes is over the {max_bytes}-byte limit")
     frame = _decode_json(text)
@@ -108,9 +105,112 @@ def is_valid_room(name: str) -> bool:
     return ROOM_PATTERN.fullmatch(name) is not None
 
 
-def clean_name(raw: object) -> str:
-    """A display name as stored and shown: trimmed, 1-32 characters, no control characters."""
-    return _text(raw, "name", NAME_MAX_CHARS, _CONTROL)
+def clean_name(raw: object, field: str = "name") -> str:
+    """A name as stored and shown (board names, chat authors, usernames at sign-up), or ProtocolError.
+
+    Trimmed (`trim`), then 1-32 characters (code points), and:
+    - no control character (Unicode category Cc: C0, DEL and C1, e.g. U+009B), no line or
+      paragraph separator (U+2028, U+2029): a name is one line;
+    - no bidi control (U+202A-U+202E embeddings and overrides, U+2066-U+2069 isolates, the
+      marks U+200E, U+200F, U+061C): a name cannot reorder the text around it;
+    - no lone surrogate (JSON's "\\ud800"): not text, and no UTF-8 write (Redis, SQL, the wire)
+      accepts it;
+    - at least one visible character (`is_visible`): a name of only U+200B, fillers or spaces
+      shows as nothing at all.
+    Accents, any script, emoji with their joiners (U+200D), variation selectors and tags stay.
+    """
+    name = _trimmed_string(raw, field, NAME_MAX_CHARS)
+    for char in name:
+        problem = _name_char_problem(char)
+        if problem:
+            raise ProtocolError("bad_message", f'"{field}" must not contain {problem} ({_code_point(char)})')
+    if not any(is_visible(char) for char in name):
+        raise ProtocolError("bad_message", f'"{field}" must have at least one visible character')
+    return name
+
+
+def clean_chat_text(raw: object) -> str:
+    """A chat message's text as stored and shown, or ProtocolError: trimmed (`trim`), 1-2000
+    characters, no control character but line feed and tab (so no CR, no U+0085), no lone
+    surrogate."""
+    text = _trimmed_string(raw, "text", CHAT_TEXT_MAX_CHARS)
+    found = _FORBIDDEN_IN_TEXT.search(text)  # one C-level scan: 2000 characters in a few µs
+    if found is None:
+        return text
+    char = found.group()
+    if unicodedata.category(char) == "Cs":
+        raise ProtocolError("bad_message", f'"text" must not contain lone surrogates ({_code_point(char)})')
+    raise ProtocolError(
+        "bad_message", f'"text" must not contain control characters but line breaks and tabs ({_code_point(char)})'
+    )
+
+
+# Category Cc is exactly U+0000-U+001F and U+007F-U+009F (a Unicode stability guarantee), and
+# Cs is U+D800-U+DFFF: chat text keeps TAB (U+0009) and LF (U+000A) of them.
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+# What ECMAScript's String.prototype.trim removes (its WhiteSpace and LineTerminator: TAB, VT,
+# FF, U+FEFF, the Zs space separators, LF, CR, U+2028, U+2029), so that a page's `value.trim()`
+# and the server cut exactly the same characters (Python's str.strip() differs: it also cuts
+# U+001C-U+001F and U+0085, and keeps U+FEFF).
+TRIMMED = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+# Bidi controls: embeddings and overrides (LRE, RLE, PDF, LRO, RLO), isolates (LRI, RLI, FSI,
+# PDI) and the implicit marks (LRM, RLM, ALM). Source: Unicode Standard Annex #9, table 4.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+# Letters and symbols that render as blank space (Hangul fillers, the braille blank), and marks
+# that are default-ignorable (CGJ, Khmer inherent vowels, Mongolian and ordinary variation
+# selectors): none of them makes a name visible. Source: Unicode's DerivedCoreProperties
+# (Default_Ignorable_Code_Point) and the characters it leaves out that still show as blank.
+FILLERS = frozenset(
+    "\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5"
+    + "".join(map(chr, range(0x180B, 0x1810)))
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0000, 0xE1000)))  # tags and supplementary variation selectors
+)
+
+# Categories that never show on their own: format characters (U+200B, U+200D, U+2060, U+FEFF…),
+# separators, non-spacing and enclosing marks, controls and surrogates.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Mn", "Me", "Cc", "Cs"})
+
+
+def trim(text: str) -> str:
+    """`text` without the surrounding white space a browser's `String.prototype.trim` cuts."""
+    return text.strip(TRIMMED)
+
+
+def is_visible(char: str) -> bool:
+    """True for a character that shows as something: letters, digits, punctuation, symbols,
+    spacing marks, private-use and not-yet-assigned code points (a newer emoji than this
+    Python's Unicode tables), but not fillers."""
+    return unicodedata.category(char) not in _INVISIBLE_CATEGORIES and char not in FILLERS and not char.isspace()
+
+
+def name_key(name: str) -> str:
+    """What a reader sees of a name, for telling whether two names are "the same": NFKC, case
+    folded, NFKC again (Unicode's compatibility caseless match, UAX #15 and §3.13), without
+    format characters and fillers. "Alice", "ALICE", the full-width "\\uff21LICE" and "Ali\\u200bce" share a key."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", trim(name)).casefold())
+    return "".join(char for char in folded if unicodedata.category(char) != "Cf" and char not in FILLERS)
+
+
+def _name_char_problem(char: str) -> str | None:
+    category = unicodedata.category(char)
+    if category == "Cs":
+        return "lone surrogates"
+    if category == "Cc":
+        return "control characters"
+    if category in {"Zl", "Zp"}:
+        return "line breaks"
+    if char in BIDI_CONTROLS:
+        return "bidi controls"
+    return None
+
+
+def _code_point(char: str) -> str:
+    return f"U+{ord(char):04X}"
 
 
 def _decode_json(text: str) -> dict[str, Any]:
@@ -152,7 +252,7 @@ def _parse_rename(frame: dict[str, Any]) -> Rename:
 
 
 def _parse_chat_message(frame: dict[str, Any]) -> ChatMessage:
-    return ChatMessage(text=_text(frame.get("text"), "text", CHAT_TEXT_MAX_CHARS, _CONTROL_BUT_LINES))
+    return ChatMessage(text=clean_chat_text(frame.get("text")))
 
 
 _PARSERS = {"ping": _parse_ping, "delay": _parse_delay, "rename": _parse_rename, "message": _parse_chat_message}
@@ -170,21 +270,24 @@ def _optional_number(frame: dict[str, Any], field: str, low: float, high: float)
     value = frame.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # JSON integers have no size limit in Python (10**400 parses); they are compared exactly,
+    # never converted to float (math.isfinite(10**400) raises OverflowError). JSON floats past
+    # the double range parse as inf (1e400), which is not finite.
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError("bad_message", f'"{field}" must be a number')
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError("bad_message", f'"{field}" must be a finite number')
     if not low <= value <= high:
         raise ProtocolError("bad_message", f'"{field}" must be from {low:g} to {high:g}')
     return value
 
 
-def _text(value: object, field: str, max_chars: int, forbidden: re.Pattern[str]) -> str:
+def _trimmed_string(value: object, field: str, max_chars: int) -> str:
     if not isinstance(value, str):
         raise ProtocolError("bad_message", f'"{field}" must be a string')
-    text = value.strip()
+    text = trim(value)
     if not 1 <= len(text) <= max_chars:
         raise ProtocolError("bad_message", f'"{field}" must be 1 to {max_chars} characters after trimming')
-    if forbidden.search(text):
-        raise ProtocolError("bad_message", f'"{field}" must not contain control characters or lone surrogates')
     return text
 
 
@@ -211,6 +314,7 @@ class BoardRow(TypedDict):
 
     id: str
     name: str
+    guest: bool  # a visitor without an account (else `name` is the username)
     delay_ms: float | None
     median_ms: float | None
     jitter_ms: float | None
@@ -223,6 +327,7 @@ class BoardRow(TypedDict):
 class Arrival(TypedDict):
     id: str
     name: str
+    guest: bool
     connected_at: float
 
 
@@ -246,6 +351,7 @@ class ChatMessageShape(TypedDict):
     id: str
     room: str
     author: str
+    guest: bool  # the author is not an account: a display name chosen by a visitor
     text: str
     sent_at: float
 
@@ -278,7 +384,7 @@ def error_frame(code: ErrorCode, detail: str) -> str:
 
 def welcome_frame(you: Arrival, clients_json: str, total: int) -> str:
     """`clients_json` is the rows as a JSON array, already serialized (see shared/board.py)."""
-    you_json = encode({"id": you["id"], "name": you["name"]})
+    you_json = encode({"id": you["id"], "name": you["name"], "guest": you["guest"]})
     return f'{{"type":"welcome","you":{you_json},"clients":{clients_json},"total":{total}}}'
 
 
@@ -301,7 +407,8 @@ def disconnect_frame(ids: list[str]) -> str:
 
 
 def rename_frame(client_id: str, name: str) -> str:
-    return encode({"type": "rename", "id": client_id, "name": name})
+    """Only guests rename (a signed-in user appears under their username), so `guest` is true."""
+    return encode({"type": "rename", "id": client_id, "name": name, "guest": True})
 
 
 def history_frame(room: str, messages: list[ChatMessageShape]) -> str:

@@ -6,18 +6,26 @@ Three periodic jobs, all on the process Runtime:
 - snapshot (every 0.5 s): read the board's first 200 rows and its summary once, for every
   answer this worker sends until the next one;
 - heartbeat (LIVE_HEARTBEAT_SECONDS): keep this worker's clients alive in Redis (rebuilding
-  them after a Redis restart) and sweep clients whose worker died.
+  them after a Redis restart) and sweep clients whose worker died;
+- name check (LIVE_HEARTBEAT_SECONDS): a guest whose name an account took since it was chosen
+  (somebody signed up under it) is renamed to a fresh guest name.
 A failed job (Redis down) keeps its pending work and tries again next time.
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from shared.board import EMPTY_SNAPSHOT, BoardEvents, BoardStore, ClientDelays, new_client_id, now_ms
+from shared.identity import account_names_among, guest_name
 from shared.redis import REDIS_DOWN, async_redis, attempt
 from ws.runtime import Runtime, Socket
+
+log = logging.getLogger(__name__)
 
 TOPIC = "board"
 # Joins and leaves must show within 1 s: a tick plus one fan-out leaves ample margin.
@@ -54,6 +62,7 @@ class Board:
         runtime.every(TICK_SECONDS, "board tick", self.tick)
         runtime.every(SNAPSHOT_SECONDS, "board snapshot", self.refresh_snapshot)
         runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "board heartbeat", self.heartbeat)
+        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "board name check", self.check_guest_names)
 
     @classmethod
     def current(cls) -> "Board":
@@ -64,9 +73,9 @@ class Board:
 
     # ------------------------------------------------------------ what a consumer calls
 
-    async def join(self, socket: Socket, name: str) -> BoardClient:
+    async def join(self, socket: Socket, name: str, *, guest: bool = True) -> BoardClient:
         """Put a client on the board and send it the welcome; others hear of it next tick."""
-        client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms()))
+        client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms(), guest=guest))
         self.clients[client.delays.id] = client
         self.events.join(client.delays.arrival())
         try:
@@ -114,6 +123,27 @@ class Board:
         self.events.rename(client.delays.id, name)
 
     # ------------------------------------------------------------ periodic jobs
+
+    async def check_guest_names(self) -> None:
+        """Rename every guest on this worker whose name now reads as an account's (checked at
+        connect and rename too; this catches a sign-up while the guest is on the board)."""
+        names = {c.delays.id: c.delays.name for c in self.clients.values() if c.delays.guest}
+        if not names:
+            return
+        try:
+            taken = await database_sync_to_async(account_names_among)(names.values())
+        except DatabaseError as error:
+            log.warning("board name check: the database is unavailable (%s); trying again later", error)
+            return
+        for client_id, name in names.items():
+            client = self.clients.get(client_id)
+            if name in taken and client is not None and client.delays.name == name:
+                replacement = guest_name()
+                self.rename(client, replacement)
+                # The public consumer keeps a visitor's name in their session (chat reads it there).
+                remember = getattr(client.socket, "remember_name", None)
+                if remember is not None:
+                    await remember(replacement)
 
     async def tick(self) -> None:
         # Take the pending work before the first await: whatever arrives meanwhile waits for

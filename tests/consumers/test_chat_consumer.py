@@ -91,7 +91,7 @@ async def test_a_socket_opens_with_the_rooms_last_50_messages_oldest_first(live_
     assert history["room"] == "lobby"
     assert [m["text"] for m in history["messages"]] == [f"m{n}" for n in range(5, HISTORY_LENGTH + 5)]
     first = history["messages"][0]
-    assert set(first) == {"id", "room", "author", "text", "sent_at"}
+    assert set(first) == {"id", "room", "author", "guest", "text", "sent_at"}
     assert (first["room"], first["author"], type(first["id"]), type(first["sent_at"])) == ("lobby", "ada", str, int)
     await client.disconnect()
 
@@ -312,4 +312,54 @@ async def test_members_of_a_worker_that_stops_heartbeating_expire(live_redis):
     await until(lambda: counts(live_redis.url) == 1)
     await Runtime.current().stop()  # no more heartbeats, and no disconnect() either
     await until(lambda: counts(live_redis.url) == 0, timeout=5)
+    await client.disconnect()
+
+
+# ---------------------------------------------------------------- text rule and guest authors
+
+
+async def test_text_with_a_c1_control_is_refused_and_not_stored(live_redis):
+    """Issue 9: chat stored text containing U+0085 (NEL). Now bad_message, nothing stored."""
+    client, _ = await enter()
+    await say(client, "line\u0085break")
+    error = await client.receive_json_from(timeout=5)
+    assert (error["type"], error["code"]) == ("error", "bad_message")
+    assert "U+0085" in error["detail"]
+    await say(client, "line\nbreak\tand tab")
+    assert (await next_message(client))["text"] == "line\nbreak\tand tab"
+    assert await stored_texts() == ["line\nbreak\tand tab"]
+    await client.disconnect()
+
+
+async def test_every_message_says_whether_its_author_is_an_account(live_redis):
+    """guest: false for a signed-in user, true for a guest: live and in the history."""
+    member, _ = await enter(cookie=await signed_in_cookie("grace"))
+    visitor, _ = await enter(cookie=f"sessionid={(await guest_session('Ada')).session_key}")
+    await say(member, "from grace")
+    assert (await next_message(visitor))["guest"] is False
+    await say(visitor, "from ada")
+    assert [(m["author"], m["guest"]) for m in [await next_message(member), await next_message(member)]] == [
+        ("grace", False),
+        ("Ada", True),
+    ]
+    _, history = await enter()
+    assert [(m["author"], m["guest"]) for m in history["messages"]] == [("grace", False), ("Ada", True)]
+    for client in (member, visitor):
+        await client.disconnect()
+
+
+async def test_a_guest_whose_name_an_account_took_writes_under_a_new_guest_name(live_redis):
+    """Issue 9: a guest named "ALICE" before alice signed up. Their next message (the socket was
+    open all along) is not authored as alice in any case; the session keeps the new name."""
+    session = await guest_session("ALICE")
+    client, _ = await enter(cookie=f"sessionid={session.session_key}")
+    await say(client, "before")
+    assert (await next_message(client))["author"] == "ALICE"
+    await signed_in_cookie("alice")  # signs up alice
+    await say(client, "after")
+    after = await next_message(client)
+    assert after["author"].startswith("guest-")
+    assert after["guest"] is True
+    await say(client, "again")
+    assert (await next_message(client))["author"] == after["author"]
     await client.disconnect()

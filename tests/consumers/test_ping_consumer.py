@@ -76,10 +76,27 @@ async def test_a_flood_gets_rate_limited_once_then_a_4008_close():
 
 
 async def test_a_handshake_from_a_foreign_origin_is_refused():
-    """AllowedHostsOriginValidator turns away pages of other sites."""
-    client = websocket("/ws/ping/", origin=b"http://evil.example")
+    """The origin check (ws/origin.py) turns away pages of other sites, ports and schemes."""
+    for origin in (b"http://evil.example", b"http://127.0.0.1:8001", b"https://127.0.0.1:8000", b"null"):
+        client = websocket("/ws/ping/", origin=origin)
+        connected, _ = await client.connect()
+        assert not connected, origin
+
+
+async def test_a_handshake_with_two_origins_is_refused():
+    """Two Origin headers (one of them the site's own) are two answers: neither is trusted."""
+    client = websocket("/ws/ping/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await client.connect()
     assert not connected
+
+
+async def test_a_trusted_origin_is_accepted_as_the_csrf_check_accepts_it():
+    """CSRF_TRUSTED_ORIGINS opens sockets too (e.g. a page behind another proxy)."""
+    with override_settings(CSRF_TRUSTED_ORIGINS=["https://ping.example.com:8443"]):
+        client = websocket("/ws/ping/", origin=b"https://ping.example.com:8443")
+        connected, _ = await client.connect()
+        assert connected
+        await client.disconnect()
 
 
 async def test_a_handshake_without_an_origin_is_refused():
@@ -132,3 +149,54 @@ async def test_daphne_has_a_health_route_for_orchestrators():
     """GET /healthz on Daphne itself answers 200."""
     response = await http("/healthz").get_response()
     assert (response["status"], response["body"]) == (200, b"ok\n")
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"ping","seq":1,"sent_at":' + HUGE + "}",
+        '{"type":"ping","seq":1,"sent_at":-' + HUGE + "}",
+        '{"type":"ping","seq":' + HUGE + "}",
+        '{"type":"ping","seq":1,"sent_at":1e400}',
+        '{"type":"ping","seq":1,"sent_at":{"a":[' + HUGE + "]}}",
+    ],
+    ids=["huge_sent_at", "huge_negative_sent_at", "huge_seq", "inf_sent_at", "nested"],
+)
+async def test_a_number_past_any_float_is_bad_message_and_the_next_ping_gets_its_pong(frame):
+    """Issue 9: `sent_at` of 1 followed by 400 zeros closed the socket with 1011."""
+    client = await open_ping_socket()
+    await client.send_to(text_data=frame)
+    error = await client.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", "bad_message")
+    await client.send_json_to({"type": "ping", "seq": 7})
+    assert (await client.receive_json_from())["seq"] == 7
+    await client.disconnect()
+
+
+async def test_a_handler_that_raises_gets_internal_error_and_the_socket_stays_open(monkeypatch, caplog):
+    """The safety net: a bug while handling one frame is logged with its traceback and answered
+    with internal_error; the socket is not closed and answers the next frame."""
+    from ws.consumers.base import ProtocolConsumer
+
+    real = ProtocolConsumer.on_ping
+
+    async def fails_on_seq_1(self, ping):
+        if ping.seq == 1:
+            raise RuntimeError("a bug on seq 1")
+        await real(self, ping)
+
+    monkeypatch.setattr(ProtocolConsumer, "on_ping", fails_on_seq_1)
+    client = await open_ping_socket()
+    await client.send_json_to({"type": "ping", "seq": 1})
+    error = await client.receive_json_from()
+    assert (error["type"], error["code"]) == ("error", "internal_error")
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert logged
+    assert "a bug on seq 1" in str(logged[0].exc_info[1])
+    await client.send_json_to({"type": "ping", "seq": 7})
+    assert (await client.receive_json_from())["seq"] == 7
+    assert await client.receive_nothing(timeout=0.2)
+    await client.disconnect()

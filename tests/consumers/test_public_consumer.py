@@ -147,7 +147,8 @@ async def test_a_rename_is_broadcast_and_markup_stays_text(live_redis):
     await next_of(first, "connect")  # else the new name rides on the join announcement
     await second.send_json_to({"type": "rename", "name": " <script>alert(1)</script> "})
     rename = await next_of(first, "rename")
-    assert rename == {"type": "rename", "id": second_welcome["you"]["id"], "name": "<script>alert(1)</script>"}
+    expected = {"type": "rename", "id": second_welcome["you"]["id"], "name": "<script>alert(1)</script>", "guest": True}
+    assert rename == expected
     await first.disconnect()
     await second.disconnect()
 
@@ -252,22 +253,22 @@ async def test_pings_answer_and_a_client_joins_while_redis_is_down(live_redis):
 
 
 async def test_a_consumer_that_crashes_still_takes_its_row_off_the_board(live_redis, monkeypatch):
-    """A bug in a handler kills that socket only; its row leaves like any other (no ghost)."""
+    """A bug outside the handlers' safety net kills that socket only; its row leaves like any
+    other (no ghost)."""
     import contextlib
 
-    from ws.board import Board
+    from shared.ratelimit import FloodGuard
 
     watcher, _ = await join()
     victim, victim_welcome = await join()
     victim_id = victim_welcome["you"]["id"]
     await announced(watcher, victim_id)
 
-    def broken(self, client, delay_ms, claimed_ms):
+    def broken(self):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(Board, "record_delay", broken)
-    pong = await pong_for(victim)
-    await victim.send_json_to({"type": "delay", "delay_ms": 1, "seq": pong["seq"], "token": pong["token"]})
+    monkeypatch.setattr(FloodGuard, "judge", broken)
+    await victim.send_json_to({"type": "delay", "delay_ms": 1})
     async with asyncio.timeout(5):
         while True:
             frame = await next_of(watcher, "disconnect")
@@ -358,3 +359,187 @@ async def test_a_client_leaving_during_a_heartbeat_is_not_written_back(live_redi
     assert await async_redis().hget(key("board", "rows"), last.delays.id) is None
     for client in clients[:-1]:
         await board.leave(client)
+
+
+HUGE = "1" + "0" * 400
+
+
+async def test_a_delay_past_any_float_is_bad_message_and_the_socket_keeps_answering(live_redis):
+    """Issue 9's overflow on the board: bad_message, then a ping still gets its pong and a
+    report its answer."""
+    client, _ = await join()
+    await client.send_to(text_data='{"type":"delay","delay_ms":' + HUGE + "}")
+    error = await next_of(client, "error")
+    assert error["code"] == "bad_message"
+    await client.send_to(text_data='{"type":"ping","seq":1,"sent_at":' + HUGE + "}")
+    assert (await next_of(client, "error"))["code"] == "bad_message"
+    assert (await report(client, 3))["type"] == "delays"
+    await client.disconnect()
+
+
+async def test_a_handler_that_raises_gets_internal_error_and_the_board_goes_on(live_redis, monkeypatch, caplog):
+    """The safety net on /ws/public/: the failed report is logged with its traceback and answered
+    with internal_error; the same socket then pings, reports and renames as before."""
+    from ws.board import Board
+
+    real = Board.record_delay
+    failures = []
+
+    def fails_once(self, client, delay_ms, claimed_ms):
+        if not failures:
+            failures.append(delay_ms)
+            raise RuntimeError("a bug in the board")
+        return real(self, client, delay_ms, claimed_ms)
+
+    monkeypatch.setattr(Board, "record_delay", fails_once)
+    watcher, _ = await join()
+    client, welcome = await join()
+    await announced(watcher, welcome["you"]["id"])
+    pong = await pong_for(client)
+    await client.send_json_to({"type": "delay", "delay_ms": 1, "seq": pong["seq"], "token": pong["token"]})
+    assert (await next_of(client, "error"))["code"] == "internal_error"
+    assert any(r.exc_info and "a bug in the board" in str(r.exc_info[1]) for r in caplog.records)
+    assert (await report(client, 2))["type"] == "delays"
+    await client.send_json_to({"type": "rename", "name": "still here"})
+    assert (await next_of(watcher, "rename"))["name"] == "still here"
+    await client.disconnect()
+    await watcher.disconnect()
+
+
+# ---------------------------------------------------------------- names: rules and accounts
+
+from asgiref.sync import sync_to_async  # noqa: E402 - grouped with the tests that use it
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from shared.identity import SESSION_NAME_KEY  # noqa: E402
+
+
+async def join_with(cookie: str):
+    client = websocket("/ws/public/", headers=[(b"cookie", cookie.encode())])
+    connected, _ = await client.connect()
+    assert connected
+    welcome = await client.receive_json_from(timeout=5)
+    assert welcome["type"] == "welcome"
+    return client, welcome
+
+
+@sync_to_async
+def sign_up(username: str):
+    return get_user_model().objects.create_user(username, password="irrelevant-here")
+
+
+@sync_to_async
+def signed_in_cookie(username: str) -> str:
+    browser = Client()
+    browser.force_login(get_user_model().objects.get(username=username))
+    return f"sessionid={browser.cookies['sessionid'].value}"
+
+
+@sync_to_async
+def guest_session(name: str) -> SessionStore:
+    session = SessionStore()
+    session[SESSION_NAME_KEY] = name
+    session.save()
+    return session
+
+
+@sync_to_async
+def session_name(session: SessionStore) -> str | None:
+    return SessionStore(session.session_key).get(SESSION_NAME_KEY)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\u200b", "\u202eevil", "a\u009bb", "\u3164", "x\u2066y"],
+    ids=["zero_width_only", "rtl_override", "c1_control", "hangul_filler", "isolate"],
+)
+async def test_a_name_that_hides_or_reorders_is_refused_and_nobody_hears_of_it(live_redis, name):
+    """Issue 9's names: bad_message to the sender, no rename for anyone, the row keeps its name."""
+    watcher, _ = await join()
+    client, welcome = await join()
+    await announced(watcher, welcome["you"]["id"])
+    await client.send_json_to({"type": "rename", "name": name})
+    assert (await next_of(client, "error"))["code"] == "bad_message"
+    await client.send_json_to({"type": "rename", "name": "Zoë 👩\u200d💻"})
+    assert (await next_of(watcher, "rename"))["name"] == "Zoë 👩\u200d💻"  # the first rename it hears
+    await client.disconnect()
+    await watcher.disconnect()
+
+
+@pytest.mark.parametrize("taken", ["Alice", "alice", "ALICE", "\uff21\uff2c\uff29\uff23\uff25", "Ali\u200dce"])
+async def test_a_guest_cannot_rename_itself_to_an_accounts_name_in_any_form(live_redis, taken):
+    """Issue 9: a guest renamed itself to an existing username. Case, full-width forms and
+    invisible joiners do not make it another name."""
+    await sign_up("alice")
+    watcher, _ = await join()
+    client, welcome = await join()
+    await announced(watcher, welcome["you"]["id"])
+    await client.send_json_to({"type": "rename", "name": taken})
+    error = await next_of(client, "error")
+    assert error["code"] == "bad_message"
+    assert "account" in error["detail"]
+    await client.send_json_to({"type": "rename", "name": "alice2"})
+    assert (await next_of(watcher, "rename"))["name"] == "alice2"
+    await client.disconnect()
+    await watcher.disconnect()
+
+
+async def test_a_guest_name_chosen_before_the_account_existed_is_replaced_at_connect(live_redis):
+    """The session says "ALICE" from before anyone signed up as alice: the board shows a new
+    guest name instead, marked as a guest, and the session keeps the new name."""
+    session = await guest_session("ALICE")
+    await sign_up("alice")
+    client, welcome = await join_with(f"sessionid={session.session_key}")
+    assert welcome["you"]["name"].startswith("guest-")
+    assert welcome["you"]["guest"] is True
+    assert await session_name(session) == welcome["you"]["name"]
+    await client.disconnect()
+
+
+async def test_a_guest_name_stored_before_the_name_rule_is_replaced_at_connect(live_redis):
+    """A session name that the rule now refuses (an RTL override) is not shown again."""
+    session = await guest_session("\u202eevil")
+    client, welcome = await join_with(f"sessionid={session.session_key}")
+    assert welcome["you"]["name"].startswith("guest-")
+    await client.disconnect()
+
+
+async def test_names_on_the_board_say_whether_they_belong_to_an_account(live_redis):
+    """A signed-in user's row, join and welcome say guest: false; a guest's say guest: true."""
+    await sign_up("grace")
+    watcher, watcher_welcome = await join()
+    assert watcher_welcome["you"]["guest"] is True
+    member, welcome = await join_with(await signed_in_cookie("grace"))
+    assert welcome["you"] == {"id": welcome["you"]["id"], "name": "grace", "guest": False}
+    rows = {row["id"]: row for row in welcome["clients"]}
+    assert rows[welcome["you"]["id"]]["guest"] is False
+    assert rows[watcher_welcome["you"]["id"]]["guest"] is True
+    async with asyncio.timeout(5):
+        while True:
+            arrivals = {c["id"]: c for c in (await next_of(watcher, "connect"))["clients"]}
+            if welcome["you"]["id"] in arrivals:
+                break
+    assert arrivals[welcome["you"]["id"]]["guest"] is False
+    await member.disconnect()
+    await watcher.disconnect()
+
+
+async def test_a_guest_on_the_board_when_its_name_becomes_an_account_is_renamed(live_redis):
+    """Somebody signs up as "carol" while a guest named "Carol" is on the board: within a
+    heartbeat everyone (the guest too) gets a rename to a fresh guest name, kept in its session."""
+    session = await guest_session("Carol")
+    watcher, _ = await join()
+    client, welcome = await join_with(f"sessionid={session.session_key}")
+    assert welcome["you"]["name"] == "Carol"
+    await announced(watcher, welcome["you"]["id"])
+    await sign_up("carol")
+    rename = await next_of(watcher, "rename")
+    assert rename["id"] == welcome["you"]["id"]
+    assert rename["name"].startswith("guest-")
+    assert rename["guest"] is True
+    assert (await next_of(client, "rename"))["name"] == rename["name"]
+    assert await session_name(session) == rename["name"]
+    await client.disconnect()
+    await watcher.disconnect()

@@ -289,6 +289,15 @@ def test_the_images_envsubst_renders_what_the_local_stack_renders(template: str,
     assert done.stdout == render(template, nginx_env)
 
 
+def test_nginx_tells_daphne_the_host_and_scheme_the_origin_check_compares(template: str) -> None:
+    """A handshake is accepted only from the site's own origin (scheme, host, port): Daphne sees
+    the browser's Host header with its port, and the scheme from nginx, never from the client."""
+    ws_location = template.split("location /ws/", 1)[1].split("location /", 1)[0]
+    assert "proxy_set_header Host $http_host;" in ws_location
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in ws_location
+    assert "X-Forwarded-Host" not in template  # USE_X_FORWARDED_HOST stays off
+
+
 def test_nginx_upstreams_are_the_ports_the_start_scripts_listen_on(nginx_env: dict[str, str]) -> None:
     """nginx sends pages to web:8000 and sockets to ws:8001, the defaults of gunicorn.conf.py and ws/start."""
     assert nginx_env["WEB_SERVERS"] == "server web:8000;"

@@ -81,3 +81,26 @@ async def test_a_flood_is_rate_limited_then_closed_while_a_neighbour_keeps_its_p
     assert errors == ["rate_limited"]
     assert code == CLOSE_RATE_LIMITED
     assert seqs == list(range(20))
+
+
+@pytest.mark.parametrize(
+    ("path", "frame"),
+    [
+        ("/ws/ping/", '{"type":"ping","seq":1,"sent_at":1' + "0" * 400 + "}"),
+        ("/ws/public/", '{"type":"delay","delay_ms":1' + "0" * 400 + "}"),
+    ],
+    ids=["ping_sent_at", "public_delay_ms"],
+)
+async def test_a_number_of_400_digits_is_bad_message_and_the_next_ping_gets_its_pong(stack, path, frame):
+    """Issue 9 through nginx and Daphne: the socket was closed with 1011 (OverflowError)."""
+    async with connect(stack.ws_url, path) as socket:
+        if path == "/ws/public/":
+            assert (await receive(socket))["type"] == "welcome"
+        await socket.send(frame)
+        while (answer := await receive(socket))["type"] not in {"error", "pong"}:
+            pass  # board broadcasts may come first
+        assert (answer["type"], answer["code"]) == ("error", "bad_message")
+        await socket.send(json.dumps({"type": "ping", "seq": 7}))
+        while (answer := await receive(socket))["type"] != "pong":
+            pass
+        assert answer["seq"] == 7

@@ -112,7 +112,7 @@ async def test_a_welcome_counts_a_client_that_joined_after_the_snapshot(stores):
     """The newcomer is listed and counted even when the snapshot predates it."""
     snapshot = await board_of(stores[0], [client(1)])
     welcome = json.loads(snapshot.welcome_frame(client(2)))
-    assert welcome["you"] == {"id": "c0002", "name": "n2"}
+    assert welcome["you"] == {"id": "c0002", "name": "n2", "guest": True}
     assert [row["id"] for row in welcome["clients"]] == ["c0001", "c0002"]
     assert welcome["total"] == 2
 
@@ -138,7 +138,7 @@ def test_events_of_one_tick_coalesce_into_one_connect_renames_and_one_disconnect
     frames = [json.loads(frame) for frame in events.frames()]
     assert [frame["type"] for frame in frames] == ["connect", "rename", "disconnect"]
     assert [(c["id"], c["name"]) for c in frames[0]["clients"]] == [("c0001", "Ada"), ("c0002", "n2")]
-    assert frames[1] == {"type": "rename", "id": "c0009", "name": "Bob"}
+    assert frames[1] == {"type": "rename", "id": "c0009", "name": "Bob", "guest": True}
     assert frames[2]["ids"] == ["c0008"]
 
 
@@ -260,3 +260,19 @@ def test_a_row_keeps_the_claim_beside_the_observed_delay_and_flags_a_wide_gap():
     for _ in range(3):
         delays.record(20.0, 0.01)
     assert delays.row()["suspect"] is True
+
+
+async def test_every_frame_that_names_a_client_says_whether_it_is_a_guest(stores):
+    """Rows, arrivals and the welcome carry `guest`: false only for a signed-in user's row."""
+    member = ClientDelays(id="c0100", name="alice", connected_at=1100, guest=False)
+    visitor = client(101)
+    snapshot = await board_of(stores[0], [member, visitor])
+    rows = {row["id"]: row["guest"] for row in json.loads(snapshot.delays_frame(visitor))["clients"]}
+    assert rows == {"c0100": False, "c0101": True}
+    assert json.loads(snapshot.welcome_frame(member))["you"]["guest"] is False
+    assert snapshot.public_json()["clients"][0]["guest"] is False
+    events = BoardEvents()
+    events.join(member.arrival())
+    events.join(visitor.arrival())
+    (connect,) = (json.loads(frame) for frame in events.frames())
+    assert [(c["name"], c["guest"]) for c in connect["clients"]] == [("alice", False), ("n101", True)]

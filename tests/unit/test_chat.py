@@ -33,7 +33,8 @@ def test_posting_stores_the_message_and_returns_it_in_the_wire_shape():
     before = time.time() * 1000
     sent = post_message("lobby", "ada", "hello")
     row = Message.objects.get()
-    assert sent == {"id": str(row.pk), "room": "lobby", "author": "ada", "text": "hello", "sent_at": sent["sent_at"]}
+    expected = {"id": str(row.pk), "room": "lobby", "author": "ada", "guest": True, "text": "hello"}
+    assert sent == {**expected, "sent_at": sent["sent_at"]}
     assert before - 1 <= sent["sent_at"] <= time.time() * 1000 + 1
     assert Room.objects.get().name == "lobby"
 

@@ -221,3 +221,97 @@ def test_deeply_nested_json_is_bad_json_not_a_crash():
     with pytest.raises(ProtocolError) as caught:
         parse_client_frame("[" * 5000, PING_ENDPOINT, 16 * 1024)
     assert caught.value.code == "bad_json"
+
+
+# ---------------------------------------------------------------- hostile values in every field
+#
+# Whatever a client puts in any field of any frame, parsing ends in a ProtocolError (an `error`
+# frame), never in another exception (which would close the socket with 1011).
+
+HUGE_INT = "1" + "0" * 400  # a JSON integer Python parses exactly, and no float can hold
+HOSTILE_VALUES = [
+    HUGE_INT,
+    "-" + HUGE_INT,
+    "1e400",  # parses as inf
+    "-1e400",
+    "1e-400",  # parses as 0.0
+    "2.5e308",
+    str(2**63),
+    str(2**1024),
+    "1.0",
+    "-0",
+    "true",
+    "null",
+    '"1"',
+    '"\\ud800"',
+    '"\\u0000"',
+    "[]",
+    "[1]",
+    "{}",
+    '{"$gt":0}',
+    "[[[[[[[[1]]]]]]]]",
+]
+FIELDS = [
+    (PING_ENDPOINT, "ping", "seq", {}),
+    (PING_ENDPOINT, "ping", "sent_at", {"seq": 1}),
+    (PUBLIC_ENDPOINT, "ping", "sent_at", {"seq": 1}),
+    (PUBLIC_ENDPOINT, "delay", "delay_ms", {}),
+    (PUBLIC_ENDPOINT, "rename", "name", {}),
+    (CHAT_ENDPOINT, "message", "text", {}),
+]
+
+
+def frame_with(kind: str, field: str, raw_value: str, others: dict) -> str:
+    """A frame whose `field` holds `raw_value` spelled exactly as given (json.dumps would not)."""
+    rest = "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in others.items())
+    return f'{{"type":"{kind}"{rest},"{field}":{raw_value}}}'
+
+
+@pytest.mark.parametrize(("accepts", "kind", "field", "others"), FIELDS, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("raw_value", HOSTILE_VALUES)
+def test_no_value_in_any_field_raises_anything_but_a_protocol_error(accepts, kind, field, others, raw_value):
+    """Each field gets the table of hostile values; each frame is parsed or refused cleanly."""
+    assert outcome(frame_with(kind, field, raw_value, others), accepts) in {"parsed", "bad_json", "bad_message"}
+
+
+def outcome(text: str, accepts: frozenset[str]) -> str:
+    """ "parsed", or the code of the ProtocolError; any other exception fails the test."""
+    try:
+        parse_client_frame(text, accepts, 64 * 1024)
+    except ProtocolError as error:
+        return error.code
+    return "parsed"
+
+
+@pytest.mark.parametrize("raw_value", [HUGE_INT, "-" + HUGE_INT, "1e400", str(2**1024)])
+@pytest.mark.parametrize(
+    ("accepts", "kind", "field", "others"), [FIELDS[0], FIELDS[1], FIELDS[3]], ids=["seq", "sent_at", "delay_ms"]
+)
+def test_numbers_past_any_range_are_bad_message(accepts, kind, field, others, raw_value):
+    """The issue's example (1 followed by 400 zeros in sent_at or delay_ms) and its kin."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(frame_with(kind, field, raw_value, others), accepts, 64 * 1024)
+    assert caught.value.code == "bad_message"
+    assert f'"{field}"' in caught.value.detail
+
+
+@pytest.mark.parametrize("raw_type", [HUGE_INT, "1e400", "[]", "{}", "true", "null", '"\\ud800"', '"ping\\u0000"'])
+def test_a_hostile_type_is_refused_cleanly(raw_type):
+    """The type field itself: not a string, or a string no endpoint speaks."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(f'{{"type":{raw_type},"seq":1}}', PING_ENDPOINT | PUBLIC_ENDPOINT, 1024)
+    assert caught.value.code in {"bad_message", "unknown_type"}
+
+
+def test_an_integer_too_long_for_python_to_parse_is_bad_json():
+    """Past 4300 digits Python refuses to convert the integer at all; that is a bad frame too."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame('{"type":"ping","seq":' + "9" * 5000 + "}", PING_ENDPOINT, 16 * 1024)
+    assert caught.value.code == "bad_json"
+
+
+def test_a_frame_with_a_lone_surrogate_outside_json_is_measured_not_crashed_on():
+    """Counting a frame's UTF-8 bytes must not raise on text no UTF-8 encoder accepts."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame('{"type":"ping","seq":1}\ud800', PING_ENDPOINT, 1024)
+    assert caught.value.code == "bad_json"

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from shared.chat import active_rooms, member_counts, open_room, recent_messages
 from shared.identity import display_name
-from shared.models import ROOM_NAME_VALIDATOR, ROOM_RULE, Room
+from shared.models import ROOM_NAME_VALIDATOR, ROOM_RULE
 from shared.protocol import CHAT_TEXT_MAX_CHARS, is_valid_room
 from shared.redis import redis_client
 
@@ -27,10 +27,11 @@ BROWSER_ROOM_PATTERN = r"[a-z0-9_\-]{1,64}"
 
 
 class RoomForm(forms.Form):
-    # The model's rule (a model field's own formfield would leave its validators out).
+    # The model's rule (a model field's own formfield would leave its validators out). Its
+    # pattern bounds the length too; no max_length, whose `maxlength` attribute would cut a
+    # pasted name silently where the pattern says what is wrong.
     name = forms.CharField(
         label="Room name",
-        max_length=Room._meta.get_field("name").max_length,
         help_text=ROOM_RULE,
         validators=[ROOM_NAME_VALIDATOR],
         widget=forms.TextInput(attrs={"pattern": BROWSER_ROOM_PATTERN, "placeholder": "lobby", "autocomplete": "off"}),
@@ -82,6 +83,7 @@ def room(request: HttpRequest, room: str) -> HttpResponse:
         "ws_path": f"/ws/chat/{room}/",
         "room": room,
         "you": display_name(request.user, request.session),
+        "guest": not request.user.is_authenticated,
         "messages": recent_messages(room),
         "max_chars": CHAT_TEXT_MAX_CHARS,
     }

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 
 from shared.board import MAX_ROWS, Snapshot, read_snapshot
 from shared.identity import display_name
+from shared.protocol import DELAY_MAX_MS, NAME_MAX_CHARS
 from shared.redis import REDIS_DOWN, redis_client
 from shared.roundtrip import LOST_AFTER_MS
 
@@ -36,6 +37,9 @@ def public(request: HttpRequest) -> HttpResponse:
         "lost_after_ms": LOST_AFTER_MS,
         "name": display_name(request.user, request.session),
         "signed_in": request.user.is_authenticated,
+        # The server's limits, for the page's own checks (never retyped in JS).
+        "name_max_chars": NAME_MAX_CHARS,
+        "delay_max_ms": DELAY_MAX_MS,
     }
     rows = snapshot["clients"] if snapshot else []
     return render(request, "web/public.html", {"board": board, "rows": rows, "config": config})

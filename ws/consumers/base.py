@@ -1,5 +1,6 @@
 """The edge every endpoint shares: frame limits, parsing and dispatch by message type."""
 
+import logging
 import time
 
 from channels.consumer import get_handler_name
@@ -10,6 +11,7 @@ from django.conf import settings
 from shared.protocol import (
     CLOSE_ABNORMAL,
     CLOSE_RATE_LIMITED,
+    CLOSE_SIGN_IN_REQUIRED,
     Ping,
     ProtocolError,
     error_frame,
@@ -17,7 +19,9 @@ from shared.protocol import (
     pong_frame,
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
-from ws import presence
+from ws import presence, sessions
+
+log = logging.getLogger(__name__)
 
 
 class ProtocolConsumer(AsyncWebsocketConsumer):
@@ -30,7 +34,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     Daphne closes those with 1009 (ws/start).
 
     Every endpoint's signed-in sockets count as the user being online (ws/presence.py): from
-    the accepted handshake until the disconnect, whatever `connect()` a subclass defines.
+    the accepted handshake until the disconnect, whatever `connect()` a subclass defines. And
+    each is closed with 4401 once the session that signed it in ends (ws/sessions.py).
     """
 
     accepts: frozenset[str] = frozenset()
@@ -39,6 +44,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     # This socket's presence connection id, if a signed-in user opened it.
     presence_connection: str | None = None
     released = False
+    # Whether ws/sessions.py watches this socket's session; set once that session has ended.
+    session_watched = False
+    session_ended = False
 
     async def websocket_connect(self, message: dict) -> None:
         self.flood_guard = FloodGuard(
@@ -48,6 +56,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         if self.is_open:
             # Only noted in memory here: a Redis outage never delays or breaks the socket.
             self.presence_connection = presence.track(self.scope.get("user"))
+            self.session_watched = sessions.watch(self, self.scope)
 
     async def accept(self, subprotocol: str | None = None, headers=None) -> None:
         await super().accept(subprotocol, headers)
@@ -78,7 +87,20 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.is_open = False
         presence.untrack(self.presence_connection)
         self.presence_connection = None
+        if self.session_watched:
+            sessions.unwatch(self)
         await self.disconnect(code)
+
+    async def end_session(self) -> None:
+        """The session that signed this socket in has ended: nothing more under that user's name.
+
+        Closed with 4401, and everything the socket holds (presence, board row, room seat) is let
+        go of at once rather than when the client completes the close.
+        """
+        self.session_ended = True
+        if self.is_open:
+            await self.close(code=CLOSE_SIGN_IN_REQUIRED)
+        await self.release(CLOSE_SIGN_IN_REQUIRED)
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, minus its `aclose_old_connections()` before every message.
@@ -104,12 +126,24 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.receive_frame(text_data)
 
     async def receive_frame(self, text: str | None) -> None:
-        """Parse and dispatch; a handler may also refuse a valid frame by raising ProtocolError."""
+        """Parse and dispatch; a handler may also refuse a valid frame by raising ProtocolError.
+
+        The safety net: any other exception while handling this one frame is a bug of ours,
+        not a reason to drop the client. It is logged with its traceback and answered with
+        `internal_error`; the socket stays open for the next frame. (Cancellation and
+        StopConsumer still end the consumer as Channels means them to.)
+        """
         try:
             message = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
             await getattr(self, f"on_{message.type}")(message)
         except ProtocolError as error:
             await self.send_error(error)
+        except StopConsumer:
+            raise
+        except Exception:
+            log.exception("%s: unexpected error while handling a frame; the socket stays open", type(self).__name__)
+            if self.is_open:
+                await self.send_error(ProtocolError("internal_error", "the server failed on this frame; try again"))
 
     async def on_ping(self, ping: Ping) -> None:
         """Every endpoint that accepts pings answers them alike, at once, touching no store."""

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
 from shared.chat import author_for, post_message
-from shared.identity import display_name
+from shared.identity import display_name, is_signed_in
 from shared.protocol import (
     CHAT_ENDPOINT,
     CLOSE_SERVER_ERROR,
@@ -52,18 +52,24 @@ class ChatConsumer(ProtocolConsumer):
             await self.rooms.leave(self, self.room)
 
     async def on_message(self, message: ChatMessage) -> None:
-        if self.room is None:  # a frame that was on its way when we refused the room
+        # A frame that was on its way when we refused the room, or when the session that
+        # signed this socket in ended (its author would be a user who signed out).
+        if self.room is None or self.session_ended:
             return
         try:
             stored = await database_sync_to_async(self.store)(message.text)
         except DatabaseError:
             await self.close_for_database()
             return
-        await self.rooms.broadcast(stored)
+        if stored is not None:
+            await self.rooms.broadcast(stored)
 
-    def store(self, text: str) -> ChatMessageShape:
-        author = author_for(self.scope.get("user"), self.scope.get("session"), self.guest_name)
-        return post_message(self.room, author, text)
+    def store(self, text: str) -> ChatMessageShape | None:
+        if self.session_ended:  # ended while this frame waited for a database thread
+            return None
+        user = self.scope.get("user")
+        author = author_for(user, self.scope.get("session"), self.guest_name)
+        return post_message(self.room, author, text, guest=not is_signed_in(user))
 
     async def close_for_database(self) -> None:
         log.exception("chat: the database is unavailable; closing the socket so the client retries")

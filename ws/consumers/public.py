@@ -4,8 +4,16 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 
-from shared.identity import SESSION_NAME_KEY, display_name
+from shared.identity import (
+    SESSION_NAME_KEY,
+    display_name,
+    display_name_reads_database,
+    guest_name,
+    is_account_name,
+    is_signed_in,
+)
 from shared.protocol import PUBLIC_ENDPOINT, Delay, Ping, ProtocolError, Rename, pong_frame
 from shared.roundtrip import PongLedger
 from ws.board import Board, BoardClient
@@ -24,8 +32,18 @@ class PublicConsumer(ProtocolConsumer):
         self.pongs = PongLedger()
         await self.accept()
         self.board = Board.current()
-        name = display_name(self.scope.get("user"), self.scope.get("session"))
-        self.client = await self.board.join(self, name)
+        user, session = self.scope.get("user"), self.scope.get("session")
+        try:
+            if display_name_reads_database(user, session):
+                # Checks a guest's name against the accounts (one indexed query).
+                name = await database_sync_to_async(display_name)(user, session)
+            else:
+                name = display_name(user, session)
+        except DatabaseError:
+            # Cannot check: a fresh guest name is safe (no account starts with "guest-").
+            log.warning("board: the database is unavailable; joining under a new guest name", exc_info=True)
+            name = user.get_username() if is_signed_in(user) else guest_name()
+        self.client = await self.board.join(self, name, guest=not is_signed_in(user))
 
     async def disconnect(self, code: int) -> None:
         if self.client is not None:
@@ -42,9 +60,15 @@ class PublicConsumer(ProtocolConsumer):
         await self.send(text_data=self.board.record_delay(self.client, observed_ms, report.delay_ms))
 
     async def on_rename(self, rename: Rename) -> None:
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
+        if is_signed_in(self.scope.get("user")):
             raise ProtocolError("bad_message", "signed-in users appear under their username")
+        try:
+            taken = await database_sync_to_async(is_account_name)(rename.name)
+        except DatabaseError:
+            log.warning("board: cannot check a new name against the accounts", exc_info=True)
+            raise ProtocolError("bad_message", "names cannot be checked right now; try again later") from None
+        if taken:
+            raise ProtocolError("bad_message", "that name belongs to an account; pick another")
         self.board.rename(self.client, rename.name)
         await self.remember_name(rename.name)
 

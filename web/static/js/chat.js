@@ -3,6 +3,7 @@
 // history again after every reconnect, a late catch-up after a server hiccup), in the order
 // it was sent. Every name and text goes in through textContent: it is shown, never run.
 
+import { codePoints, guestTag } from './names.js';
 import { LiveSocket, renderState } from './socket.js';
 
 const config = JSON.parse(document.getElementById('page-config').textContent);
@@ -35,12 +36,18 @@ function show(message) {
 
 function messageItem(message) {
   const item = document.createElement('li');
-  item.className = message.author === config.you ? 'chat-message chat-message--mine' : 'chat-message';
+  const mine = message.author === config.you && message.guest === config.guest;
+  item.className = mine ? 'chat-message chat-message--mine' : 'chat-message';
   item.dataset.id = message.id;
   item.dataset.sentAt = String(message.sent_at);
-  const author = document.createElement('span');
+  // The author's name in its own bidi isolate, so it cannot reorder the line; guests are tagged.
+  const who = document.createElement('span');
+  who.className = 'chat-message__who';
+  const author = document.createElement('bdi');
   author.className = 'chat-message__author';
   author.textContent = message.author;
+  who.append(author);
+  if (message.guest) who.append(' ', guestTag());
   const time = document.createElement('time');
   time.className = 'chat-message__time';
   time.dateTime = new Date(message.sent_at).toISOString();
@@ -48,7 +55,7 @@ function messageItem(message) {
   const text = document.createElement('p');
   text.className = 'chat-message__text';
   text.textContent = message.text;
-  item.append(author, time, text);
+  item.append(who, time, text);
   return item;
 }
 
@@ -89,8 +96,10 @@ function scrollToBottom() {
 function send() {
   const text = input.value.trim();
   if (text === '') return;
-  if (text.length > config.max_chars) {
-    showNotice(`A message holds at most ${config.max_chars} characters.`);
+  // Counted as the server counts: code points after the same trimming (names.js).
+  const count = codePoints(text);
+  if (count > config.max_chars) {
+    showNotice(`A message holds at most ${config.max_chars} characters; this one has ${count}.`);
     return;
   }
   if (!socket.send({ type: 'message', text })) {
@@ -136,6 +145,9 @@ function onMessage(frame) {
     if (frame.message.text === unconfirmed) unconfirmed = null;
     show(frame.message);
   } else if (frame.type === 'error') {
+    // A refused message is not lost: it goes back in the box (unless something new is there).
+    if (unconfirmed !== null && input.value.trim() === '') input.value = unconfirmed;
+    unconfirmed = null;
     showNotice(refusalText(frame));
   }
 }

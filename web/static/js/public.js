@@ -5,6 +5,7 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { oncePerFrame } from './frames.js';
+import { lengthProblem, nameElement, nameWithTag } from './names.js';
 import { Pinger, followVisibility } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
 
@@ -12,7 +13,6 @@ const config = JSON.parse(document.getElementById('page-config').textContent);
 const byId = (id) => document.getElementById(id);
 
 const ACTIVITY_LINES = 12;
-const NAME_MAX = 32;
 const CHART_HEIGHT = 220;
 
 // ---------------------------------------------------------------- what the board holds
@@ -26,13 +26,14 @@ const board = {
   myDelay: null,
   // Names by id for the activity log, kept apart from the rows: an answer that no longer
   // lists a client can arrive before the broadcast of its leave.
-  names: new Map(),
+  names: new Map(), // id -> {name, guest}
+  announced: new Set(), // ids whose join is in the activity log
 };
 
 function replaceRows(rows, total) {
   board.rows = new Map(rows.map((row) => [row.id, row]));
   board.total = total;
-  for (const row of rows) board.names.set(row.id, row.name);
+  for (const row of rows) board.names.set(row.id, { name: row.name, guest: row.guest });
 }
 
 function takeSnapshot(snapshot) {
@@ -54,30 +55,35 @@ const handlers = {
   },
   connect(message) {
     for (const client of message.clients) {
+      // Logged once per id, even when an answer listed the newcomer before its join arrived.
+      if (client.id !== board.you?.id && !board.announced.has(client.id)) logActivity(nameElement(client.name), ' joined');
+      board.announced.add(client.id);
       if (board.rows.has(client.id)) continue; // our own join, or one the last answer had
-      board.names.set(client.id, client.name);
+      board.names.set(client.id, { name: client.name, guest: client.guest });
       board.total += 1;
       // Past the server's row cap a newcomer is only counted, as the next answer will show.
       if (board.rows.size < config.max_rows) {
         board.rows.set(client.id, { ...client, delay_ms: null, median_ms: null, jitter_ms: null, joined: true });
       }
-      if (client.id !== board.you?.id) logActivity(`${client.name} joined`);
     }
   },
   disconnect(message) {
     for (const id of message.ids) {
       if (board.rows.delete(id) || board.total > board.rows.size) board.total -= 1;
-      const name = board.names.get(id);
+      const known = board.names.get(id);
       board.names.delete(id);
-      if (name !== undefined) logActivity(`${name} left`);
+      board.announced.delete(id);
+      if (known !== undefined) logActivity(nameElement(known.name), ' left');
     }
   },
   rename(message) {
     const before = board.names.get(message.id);
-    if (before !== undefined && before !== message.name) logActivity(`${before} is now ${message.name}`);
-    board.names.set(message.id, message.name);
+    if (before !== undefined && before.name !== message.name) {
+      logActivity(nameElement(before.name), ' is now ', nameElement(message.name));
+    }
+    board.names.set(message.id, { name: message.name, guest: message.guest });
     const row = board.rows.get(message.id);
-    if (row) row.name = message.name;
+    if (row) Object.assign(row, { name: message.name, guest: message.guest });
     if (message.id === board.you?.id) showMyName(message.name);
   },
   pong(message, receivedAt) {
@@ -108,7 +114,7 @@ function reportDelay(result) {
   board.myDelay = result.delayMs;
   if (result.status === 'ok') {
     const { seq, token } = result.pong;
-    socket.send({ type: 'delay', delay_ms: Math.min(result.delayMs, 60000), seq, token });
+    socket.send({ type: 'delay', delay_ms: Math.min(result.delayMs, config.delay_max_ms), seq, token });
   }
   scheduleRender();
 }
@@ -148,9 +154,11 @@ function setUpRename() {
   if (!renameForm) return; // signed-in users appear under their username
   renameForm.addEventListener('submit', (event) => {
     event.preventDefault();
+    // Counted as the server counts: code points after the same trimming (names.js).
     const name = renameInput.value.trim();
-    if (name.length < 1 || name.length > NAME_MAX) {
-      showRenameError(`A name is 1 to ${NAME_MAX} characters.`);
+    const problem = lengthProblem(name, config.name_max_chars, 'A name');
+    if (problem !== null) {
+      showRenameError(problem);
     } else if (!socket.send({ type: 'rename', name })) {
       showRenameError('Not connected; try again in a moment.');
     } else {
@@ -204,8 +212,10 @@ function rowElement(row) {
     row.joined = false; // highlight once
   }
   const since = new Date(row.connected_at);
-  const cells = [row.name, formatMs(row.delay_ms), formatMs(row.median_ms), formatMs(row.jitter_ms), since.toLocaleTimeString()];
-  for (const text of cells) {
+  const name = document.createElement('td');
+  name.append(...nameWithTag(row.name, row.guest));
+  tr.append(name);
+  for (const text of [formatMs(row.delay_ms), formatMs(row.median_ms), formatMs(row.jitter_ms), since.toLocaleTimeString()]) {
     const td = document.createElement('td');
     td.textContent = text;
     tr.append(td);
@@ -231,11 +241,12 @@ function formatMs(value) {
   return value === null || value === undefined ? '—' : value.toFixed(1);
 }
 
-function logActivity(text) {
+// `parts`: strings and nodes (names come as <bdi> elements, so none can reorder the line).
+function logActivity(...parts) {
   const item = document.createElement('li');
   const time = document.createElement('time');
   time.textContent = new Date().toLocaleTimeString();
-  item.append(time, ` ${text}`);
+  item.append(time, ' ', ...parts);
   const list = byId('activity');
   list.prepend(item);
   while (list.children.length > ACTIVITY_LINES) list.lastChild.remove();
