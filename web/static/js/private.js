@@ -302,6 +302,8 @@ function binLabel(center) {
 
 function renderCharts() {
   delayChart.setData([chartTimes, chartDelays]);
+  // How many breaks the line has (lost or discarded pings, outages), for people and tests.
+  byId('chart-delay').dataset.gaps = String(chartDelays.filter((value) => value === null).length);
   const bins = histogramBins(delays.sorted);
   binWidth = bins.width;
   histogramChart.setData([bins.centers, bins.counts]);
