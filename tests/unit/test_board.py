@@ -276,3 +276,20 @@ async def test_every_frame_that_names_a_client_says_whether_it_is_a_guest(stores
     events.join(visitor.arrival())
     (connect,) = (json.loads(frame) for frame in events.frames())
     assert [(c["name"], c["guest"]) for c in connect["clients"]] == [("alice", False), ("n101", True)]
+
+
+async def test_past_1000_clients_a_snapshot_reads_rank_windows_and_answers_stay_exact(stores):
+    """1200 clients: windows around each figure's rank instead of everyone, same figures; a
+    sender's new delay is counted in place of the one its worker last wrote."""
+    rng = random.Random(5)
+    values = rng.sample(range(1, 50000), 1200)
+    everyone = [client(n, v / 10) for n, v in enumerate(values)]
+    snapshot = await board_of(stores[0], everyone)
+    assert not snapshot.holds_everyone
+    assert sum(len(w.values) for w in snapshot.windows) < 60
+    board = [c.row()["delay_ms"] for c in everyone]
+    assert {**snapshot.summary, "counts": snapshot.histogram["counts"]} == brute_figures(board)
+    sender = sorted(everyone, key=lambda c: c.row()["delay_ms"])[600]  # the median's neighbour
+    sender.record(0.2)
+    board = [c.row()["delay_ms"] for c in everyone]
+    assert answer_figures(snapshot, sender) == brute_figures(board)
