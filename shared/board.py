@@ -72,17 +72,23 @@ class ClientDelays:
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
     # ... and what the client claimed in them, for comparison only.
     claims: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
+    # A warm-up report's delay (see shared/roundtrip.RoundTrip): shown until the first counted one.
+    warmup_ms: float | None = None
     # The delay last written to Redis (BoardStore.save), or None: what a snapshot most likely
     # holds for this client when the board is too large to keep everyone's (see Snapshot).
     saved_ms: float | None = field(default=None, compare=False)
     _row: BoardRow | None = field(default=None, init=False, repr=False, compare=False)
     _row_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def record(self, delay_ms: float, claimed_ms: float | None = None) -> None:
-        """One report: the delay the server observed, and the one the client claimed."""
-        self.recent.append(delay_ms)
-        if claimed_ms is not None:
-            self.claims.append(claimed_ms)
+    def record(self, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False) -> None:
+        """One report: the delay the server observed, and the one the client claimed. A warm-up
+        is shown as the current delay until a counted report comes, and counted nowhere."""
+        if warmup:
+            self.warmup_ms = delay_ms
+        else:
+            self.recent.append(delay_ms)
+            if claimed_ms is not None:
+                self.claims.append(claimed_ms)
         self._row = self._row_json = None
 
     def rename(self, name: str) -> None:
@@ -97,7 +103,7 @@ class ClientDelays:
                 "id": self.id,
                 "name": self.name,
                 "guest": self.guest,
-                "delay_ms": _round(recent[-1]) if recent else None,
+                "delay_ms": _round(recent[-1] if recent else self.warmup_ms),
                 "median_ms": _round(median(recent)),
                 "jitter_ms": _round(jitter(recent)),
                 "claimed_ms": _round(self.claims[-1]) if self.claims else None,
@@ -107,8 +113,9 @@ class ClientDelays:
         return self._row
 
     def board_ms(self) -> float | None:
-        """The delay this client counts with in everyone's figures (as written to Redis)."""
-        return self.row()["delay_ms"]
+        """The delay this client counts with in everyone's figures (as written to Redis); None
+        before its first counted report."""
+        return self.row()["delay_ms"] if self.recent else None
 
     def row_json(self) -> str:
         if self._row_json is None:

@@ -15,6 +15,7 @@ the client reports is kept beside it as its claim, and compared (`is_suspect`).
 
 import secrets
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from shared.protocol import ProtocolError
 
@@ -26,6 +27,16 @@ LOST_AFTER_MS = 5000
 PENDING_PONGS = 8
 
 
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """One report's timing: the server-observed delay in ms, and whether it answers the socket's
+    first pong (a warm-up: a fresh socket's first round trip pays for set-up later ones do not,
+    so it is shown but not counted, as speed tests discard their first probe)."""
+
+    observed_ms: float
+    warmup: bool
+
+
 class PongLedger:
     """The pongs one socket was sent and has not reported on yet, by seq.
 
@@ -34,22 +45,24 @@ class PongLedger:
     """
 
     def __init__(self, lost_after_ms: float = LOST_AFTER_MS, keep: int = PENDING_PONGS):
-        self._pending: OrderedDict[int, tuple[str, float]] = OrderedDict()
+        self._pending: OrderedDict[int, tuple[str, float, bool]] = OrderedDict()
         self._lost_after_ms = lost_after_ms
         self._keep = keep
+        self._pongs_sent = 0
 
     def sent(self, seq: int, at: float) -> str:
         """Note a pong about to be sent; returns the token it must carry. A second ping with a
         pending seq replaces the first one's pong (its token is no longer accepted)."""
         token = secrets.token_urlsafe(6)
         self._pending.pop(seq, None)
-        self._pending[seq] = (token, at)
+        self._pending[seq] = (token, at, self._pongs_sent == 0)
+        self._pongs_sent += 1
         while len(self._pending) > self._keep:
             self._pending.popitem(last=False)
         return token
 
-    def acknowledge(self, seq: int, token: str, at: float) -> float:
-        """The observed delay in ms of the report at `at` on pong `seq`; each pong once.
+    def acknowledge(self, seq: int, token: str, at: float) -> RoundTrip:
+        """The timing of the report at `at` on pong `seq`; each pong once.
 
         Raises ProtocolError (bad_message) for a pong this socket was not sent, one already
         reported or replaced, a wrong token, or a pong older than the lost-ping limit."""
@@ -61,11 +74,12 @@ class PongLedger:
                 "(never sent, already reported, or replaced by a later ping with the same seq)",
             )
         del self._pending[seq]
-        observed_ms = (at - pending[1]) * 1000
+        _, sent_at, warmup = pending
+        observed_ms = (at - sent_at) * 1000
         if observed_ms > self._lost_after_ms:
             limit = f"{self._lost_after_ms:g} ms"
             raise ProtocolError("bad_message", f"pong {seq} was sent {observed_ms:.0f} ms ago: over {limit}, so lost")
-        return observed_ms
+        return RoundTrip(observed_ms, warmup)
 
 
 def is_suspect(claimed_ms: float | None, observed_ms: float | None) -> bool:

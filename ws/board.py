@@ -110,10 +110,12 @@ class Board:
         self.changed.discard(client.delays.id)
         self.events.leave(client.delays.id)
 
-    def record_delay(self, client: BoardClient, delay_ms: float, claimed_ms: float | None = None) -> str:
-        """Take a report (the server-observed delay, and the client's claim) and return the
-        `delays` answer (no Redis on this path)."""
-        client.delays.record(delay_ms, claimed_ms)
+    def record_delay(
+        self, client: BoardClient, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False
+    ) -> str:
+        """Take a report (the server-observed delay, the client's claim, whether it is a warm-up)
+        and return the `delays` answer (no Redis on this path)."""
+        client.delays.record(delay_ms, claimed_ms, warmup)
         self.changed.add(client.delays.id)
         return self.snapshot.delays_frame(client.delays)
 

@@ -32,10 +32,15 @@ async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
 
 
 SEQS = itertools.count(1)
+WARMED: set = set()
 
 
-async def pong_for(client) -> dict:
-    """Ping and return the pong (on /ws/public/ it carries the token a report needs)."""
+async def pong_for(client, warm: bool = True) -> dict:
+    """Ping and return the pong (on /ws/public/ it carries the token a report needs). As a page
+    does, the socket's first pong is taken as a warm-up and not reported, unless warm=False."""
+    if warm and client not in WARMED:
+        WARMED.add(client)
+        await pong_for(client, warm=False)
     seq = next(SEQS)
     await client.send_json_to({"type": "ping", "seq": seq})
     async with asyncio.timeout(5):
@@ -44,9 +49,9 @@ async def pong_for(client) -> dict:
     return pong
 
 
-async def report(client, claimed_ms: float, pause: float = 0.0) -> dict:
+async def report(client, claimed_ms: float, pause: float = 0.0, warm: bool = True) -> dict:
     """Ping, wait `pause` seconds after the pong, report `claimed_ms` on it; the `delays` answer."""
-    pong = await pong_for(client)
+    pong = await pong_for(client, warm)
     await asyncio.sleep(pause)
     await client.send_json_to({"type": "delay", "delay_ms": claimed_ms, "seq": pong["seq"], "token": pong["token"]})
     return await next_of(client, "delays")
@@ -118,6 +123,24 @@ async def test_each_answer_counts_the_report_it_answers(live_redis):
         edges, counts = answer["histogram"]["edges_ms"], answer["histogram"]["counts"]
         uppers = [*edges[1:], 1e9]
         assert counts == [int(low <= own["delay_ms"] < high) for low, high in zip(edges, uppers, strict=True)]
+    await client.disconnect()
+
+
+async def test_a_report_on_the_sockets_first_pong_is_a_warm_up_shown_but_not_counted(live_redis):
+    """The first round trip of a socket is shown as its current delay but counted in neither its
+    median and jitter nor everyone's summary and histogram; the next report is."""
+    client, welcome = await join()
+    first = await report(client, 9.0, pause=0.03, warm=False)
+    own = own_row(first, welcome)
+    assert own["delay_ms"] >= 30
+    assert (own["median_ms"], own["claimed_ms"]) == (None, None)
+    assert first["summary"]["count"] == 0
+    assert sum(first["histogram"]["counts"]) == 0
+    second = await report(client, 2.0, warm=False)
+    own = own_row(second, welcome)
+    assert own["median_ms"] == own["delay_ms"] < 30
+    assert second["summary"]["count"] == 1
+    assert second["summary"]["median_ms"] == own["delay_ms"]
     await client.disconnect()
 
 
@@ -385,11 +408,11 @@ async def test_a_handler_that_raises_gets_internal_error_and_the_board_goes_on(l
     real = Board.record_delay
     failures = []
 
-    def fails_once(self, client, delay_ms, claimed_ms):
+    def fails_once(self, client, delay_ms, claimed_ms, warmup):
         if not failures:
             failures.append(delay_ms)
             raise RuntimeError("a bug in the board")
-        return real(self, client, delay_ms, claimed_ms)
+        return real(self, client, delay_ms, claimed_ms, warmup)
 
     monkeypatch.setattr(Board, "record_delay", fails_once)
     watcher, _ = await join()

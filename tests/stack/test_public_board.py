@@ -43,11 +43,24 @@ def handshakes(stack) -> dict[int, int]:
     return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
 
 
+SEQ = iter(range(1, 10**9))
+
+
 async def join(stack, ws_url: str | None = None):
+    """Join and take the socket's first pong as a warm-up (not reported, as a page does)."""
     socket = await connect(ws_url or stack.ws_url, "/ws/public/")
     welcome = await receive(socket)
     assert welcome["type"] == "welcome"
+    await pong_for(socket)
     return socket, welcome
+
+
+async def pong_for(socket) -> dict:
+    seq = next(SEQ)
+    await socket.send(json.dumps({"type": "ping", "seq": seq}))
+    while (pong := await next_of(socket, "pong"))["seq"] != seq:
+        pass
+    return pong
 
 
 async def next_of(socket, kind: str, timeout: float = 5.0) -> dict:
@@ -76,16 +89,10 @@ async def departure_of(socket, client_id: str, timeout: float = 5.0) -> dict:
                 return frame
 
 
-SEQ = iter(range(1, 10**9))
-
-
 async def board_answer(socket, delay: float = 1.0) -> dict:
     """Ping, and report `delay` as the claim on its pong at once; the `delays` answer."""
-    seq = next(SEQ)
-    await socket.send(json.dumps({"type": "ping", "seq": seq}))
-    while (pong := await next_of(socket, "pong"))["seq"] != seq:
-        pass
-    await socket.send(json.dumps({"type": "delay", "delay_ms": delay, "seq": seq, "token": pong["token"]}))
+    pong = await pong_for(socket)
+    await socket.send(json.dumps({"type": "delay", "delay_ms": delay, "seq": pong["seq"], "token": pong["token"]}))
     return await next_of(socket, "delays")
 
 

@@ -249,6 +249,17 @@ def test_rank_windows_patch_like_a_sort_at_every_place():
         assert len(patched) >= len(part) - 1
 
 
+def test_a_warm_up_report_is_shown_until_the_first_counted_one_and_counted_nowhere():
+    """The row's current delay is the warm-up's; median, jitter, claim and the board's value wait."""
+    delays = client(1)
+    delays.record(80.0, 3.0, warmup=True)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["claimed_ms"], delays.board_ms()) == (80.0, None, None, None)
+    delays.record(2.0, 2.1)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["claimed_ms"], delays.board_ms()) == (2.0, 2.0, 2.1, 2.0)
+
+
 def test_a_row_keeps_the_claim_beside_the_observed_delay_and_flags_a_wide_gap():
     """delay_ms, median and jitter are the server's timings; claimed_ms the latest claim;
     suspect compares the medians of both over the client's window."""

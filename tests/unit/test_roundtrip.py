@@ -3,14 +3,24 @@
 import pytest
 
 from shared.protocol import ProtocolError
-from shared.roundtrip import PENDING_PONGS, PongLedger, is_suspect
+from shared.roundtrip import PENDING_PONGS, PongLedger, RoundTrip, is_suspect
 
 
 def test_the_observed_delay_runs_from_the_pong_to_the_report_on_it():
     """Times in seconds in, milliseconds out."""
     ledger = PongLedger()
     token = ledger.sent(7, at=100.0)
-    assert ledger.acknowledge(7, token, at=100.0215) == pytest.approx(21.5)
+    trip = ledger.acknowledge(7, token, at=100.0215)
+    assert trip.observed_ms == pytest.approx(21.5)
+
+
+def test_only_a_report_on_the_sockets_first_pong_is_a_warm_up():
+    """Whichever is reported first: the warm-up is the first pong sent, not the first report."""
+    ledger = PongLedger()
+    first, second, third = (ledger.sent(seq, at=float(seq)) for seq in (1, 2, 3))
+    assert ledger.acknowledge(2, second, at=2.001).warmup is False
+    assert ledger.acknowledge(1, first, at=2.002).warmup is True
+    assert ledger.acknowledge(3, third, at=3.001) == RoundTrip(pytest.approx(1.0), False)
 
 
 @pytest.mark.parametrize("case", ["unknown_seq", "wrong_token", "reported_twice", "replaced", "evicted"])

@@ -56,8 +56,8 @@ class PublicConsumer(ProtocolConsumer):
 
     async def on_delay(self, report: Delay) -> None:
         """The board counts the delay the server observed; the client's figure is its claim."""
-        observed_ms = self.pongs.acknowledge(report.seq, report.token, time.perf_counter())
-        await self.send(text_data=self.board.record_delay(self.client, observed_ms, report.delay_ms))
+        trip = self.pongs.acknowledge(report.seq, report.token, time.perf_counter())
+        await self.send(text_data=self.board.record_delay(self.client, trip.observed_ms, report.delay_ms, trip.warmup))
 
     async def on_rename(self, rename: Rename) -> None:
         if is_signed_in(self.scope.get("user")):
