@@ -328,18 +328,6 @@ class BoardEvents:
         if self.joined.pop(client_id, None) is None:
             self.left.add(client_id)
 
-    def then(self, later: "BoardEvents") -> "BoardEvents":
-        """These events followed by `later` ones, coalesced (to retry a failed broadcast)."""
-        merged = BoardEvents()
-        for events in (self, later):
-            for arrival in events.joined.values():
-                merged.join(arrival)
-            for client_id, name in events.renamed.items():
-                merged.rename(client_id, name)
-            for client_id in events.left:
-                merged.leave(client_id)
-        return merged
-
     def frames(self) -> list[str]:
         """The broadcasts, in an order that never shows a rename or leave before its join."""
         frames = [connect_frame(list(self.joined.values()))] if self.joined else []

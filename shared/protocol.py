@@ -17,6 +17,7 @@ CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
 CLOSE_SERVER_ERROR = 1011  # a chat room's database is unavailable; the client retries with backoff
 CLOSE_RATE_LIMITED = 4008
+CLOSE_TOO_SLOW = 4009  # the peer does not read what it is sent (shared/backlog.py); reconnect
 CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_UNKNOWN_ROOM = 4404
 

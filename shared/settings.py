@@ -166,6 +166,13 @@ WS_RATE_PER_SECOND = env_float("WS_RATE_PER_SECOND", 30.0, minimum=1.0)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 60, minimum=1)
 # After `rate_limited`, this many more refused frames in a row close the socket with 4008.
 WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
+# Bytes a socket may have sent that its peer has not shown it read (by answering the
+# server's probe pings), and how long a probe may wait for its answer; past either, the
+# socket is closed with 4009 (shared/backlog.py, ws/serve.py). An honest reader owes little
+# more than the frame it is reading; the largest is a chat history (50 messages of up to
+# ~8 KB each, ~410 KB), so the bound leaves room for that plus what arrives meanwhile.
+WS_SEND_BACKLOG_BYTES = env_int("WS_SEND_BACKLOG_BYTES", 512 * 1024, minimum=1024)
+WS_SEND_BACKLOG_SECONDS = env_float("WS_SEND_BACKLOG_SECONDS", 10.0, minimum=0.1)
 
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"

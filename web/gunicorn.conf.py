@@ -15,3 +15,6 @@ accesslog = "-"
 errorlog = "-"
 # nginx sets X-Forwarded-For to the real peer; only nginx talks to Gunicorn.
 forwarded_allow_ips = "*"
+# No control socket (gunicornc): by default Gunicorn puts it under $HOME/.gunicorn, and the
+# image's user has no home (/nonexistent), so every start logged "Control server error".
+control_socket_disable = True

@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 TOPIC = "board"
 # Joins and leaves must show within 1 s: a tick plus one fan-out leaves ample margin.
 TICK_SECONDS = 0.25
-# A join waits at most this long for each Redis step: a client joins even while Redis is down
-# (pings still work, and the heartbeat puts it on the board once Redis is back).
-JOIN_WAIT_SECONDS = 1.0
+# A join waits at most this long for each of its two Redis steps (1 s in all): a client joins
+# even while Redis is down or hung (pings still work, and the heartbeat puts it on the board
+# once Redis is back).
+JOIN_WAIT_SECONDS = 0.5
 # Answers carry a board at most this old; reports arrive once a second, so nobody sees a lag.
 SNAPSHOT_SECONDS = 0.5
 # Clients saved per Redis transaction: the Python work of one transaction holds the event loop,
@@ -149,17 +150,18 @@ class Board:
 
     async def tick(self) -> None:
         # Take the pending work before the first await: whatever arrives meanwhile waits for
-        # the next tick instead of being cleared unsent. On failure the work is put back.
+        # the next tick instead of being cleared unsent. On failure the rows are put back.
         changed, self.changed = self.changed, set()
         events, self.events = self.events, BoardEvents()
+        # Events first: publishing never waits on Redis, so this worker's sockets see joins,
+        # renames and leaves at once even while a hung Redis holds up the save below (each
+        # event carries what it announces; the rows follow in the next snapshots).
+        for frame in events.frames():
+            await self.runtime.publish(TOPIC, frame)
         try:
             await self._save([self.clients[i] for i in changed if i in self.clients])
-            changed = set()
-            for frame in events.frames():
-                await self.runtime.publish(TOPIC, frame)
         except BaseException:
             self.changed |= changed
-            self.events = events.then(self.events)
             raise
 
     async def refresh_snapshot(self) -> None:

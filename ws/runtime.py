@@ -5,17 +5,26 @@ channel-layer channel, joins a group per topic that any of its sockets follows, 
 the same bytes to each local follower. A broadcast to N sockets on W workers costs W layer
 deliveries and N local writes of one pre-serialized frame.
 
+Publishing never waits on Redis: the publishing process's own followers get a frame at once,
+and a background sender hands it to the channel layer for the other processes through a
+bounded queue (oldest dropped first when Redis is gone for long: every topic heals by itself,
+chat from the database and presence and the board every heartbeat). Each frame carries its
+process's origin id, and a process skips its own frames when the layer brings them back, so
+no socket gets one twice.
+
 Periodic jobs (heartbeats, sweeps, board ticks) run here too and survive Redis outages: a
 failing job is logged once when it starts failing and once when it recovers.
 """
 
 import asyncio
 import logging
+import uuid
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol, TypeVar
 
+import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -28,6 +37,11 @@ RECEIVE_RETRY_SECONDS = 0.5
 # A socket's first follow of a topic waits this long at most for the group join: enough for a
 # healthy Redis, short enough that an outage does not hold up the handshake (the join goes on).
 JOIN_WAIT_SECONDS = 0.5
+# Frames waiting for the channel layer, at most (minutes of a worker's usual broadcasts);
+# past this, the oldest are dropped: each topic heals by itself (module doc).
+PUBLISH_QUEUE_FRAMES = 1000
+# After the layer refused a frame (Redis unreachable), try the same frame again after this.
+PUBLISH_RETRY_SECONDS = 0.5
 
 
 class Socket(Protocol):
@@ -53,6 +67,12 @@ class Runtime:
         self._failing: set[str] = set()
         self._started = False
         self._services: dict[type, object] = {}
+        # Marks this process's frames, so it skips them when the layer brings them back.
+        self.origin = uuid.uuid4().hex
+        self._outbox: deque[tuple[str, str]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._publish_failing = False
+        self._publish_dropping = False
 
     @classmethod
     def current(cls) -> "Runtime":
@@ -108,10 +128,53 @@ class Runtime:
     async def publish(self, topic: str, text: str) -> None:
         """Send a serialized frame to every follower of `topic` in every process.
 
-        Raises one of REDIS_DOWN when the layer cannot be reached: the caller decides
-        whether that loses anything (chat messages are already stored by then).
+        Never waits on Redis and never raises for it: this process's followers get the frame
+        now; the other processes get it as soon as Redis takes it (module doc). A frame that
+        cannot cross (dropped from a full queue, or timed out in a hung Redis) is lost to the
+        other processes only; each topic's own catch-up repairs that.
         """
-        await self.layer.group_send(group_name(topic), {"type": "runtime.frame", "topic": topic, "text": text})
+        self._start()
+        if len(self._outbox) >= PUBLISH_QUEUE_FRAMES:
+            self._outbox.popleft()
+            if not self._publish_dropping:
+                self._publish_dropping = True
+                log.warning("publish: %d frames wait for Redis; dropping the oldest", PUBLISH_QUEUE_FRAMES)
+        self._outbox.append((topic, text))
+        self._outbox_ready.set()
+        await self.send_local(topic, text)
+
+    async def _send_forever(self) -> None:
+        """Hand queued frames to the channel layer, in order, one at a time."""
+        while True:
+            while not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            entry = self._outbox[0]
+            topic, text = entry
+            message = {"type": "runtime.frame", "topic": topic, "text": text, "origin": self.origin}
+            try:
+                await self.layer.group_send(group_name(topic), message)
+            except (redis.TimeoutError, TimeoutError) as error:
+                # Redis hangs: the frame may still reach it, so it is not sent twice.
+                self._note_publish_failure(error)
+            except REDIS_DOWN as error:
+                # Refused: it never got there. Keep it first in line and try again.
+                self._note_publish_failure(error)
+                await asyncio.sleep(PUBLISH_RETRY_SECONDS)
+                continue
+            except Exception:
+                log.exception("publish: the channel layer refused a frame for %s; dropped", topic)
+            else:
+                if self._publish_failing or self._publish_dropping:
+                    log.warning("publish: Redis is back")
+                self._publish_failing = self._publish_dropping = False
+            if self._outbox and self._outbox[0] is entry:  # unless a full queue dropped it meanwhile
+                self._outbox.popleft()
+
+    def _note_publish_failure(self, error: Exception) -> None:
+        if not self._publish_failing:
+            self._publish_failing = True
+            log.warning("publish: Redis unavailable (%s); this worker's sockets are served, others wait", error)
 
     async def send_local(self, topic: str, text: str) -> None:
         """Write one frame to each of this process's followers of `topic`."""
@@ -155,6 +218,7 @@ class Runtime:
         if not self._started:
             self._started = True
             self.spawn(self._run())
+            self.spawn(self._send_forever())
 
     async def _run(self) -> None:
         while not await self._guarded("open the process channel", self._open_channel()):  # noqa: ASYNC110 - retry loop
@@ -183,7 +247,8 @@ class Runtime:
                 log.exception("receiving from the channel layer failed; retrying")
                 await asyncio.sleep(RECEIVE_RETRY_SECONDS)
                 continue
-            await self.send_local(message["topic"], message["text"])
+            if message.get("origin") != self.origin:  # its own frames went out at publish
+                await self.send_local(message["topic"], message["text"])
 
     def spawn(self, work: Awaitable) -> asyncio.Task:
         """Run `work` in the background, held until done and cancelled by `stop()`."""

@@ -190,7 +190,7 @@ def test_the_presence_endpoint_accepts_no_messages_and_says_so():
 
 @pytest.mark.parametrize("room", ["lobby", "a", "team-7_x", "z" * 64])
 def test_room_names_of_lowercase_ascii_digits_dash_and_underscore_are_valid(room):
-    """The room alphabet of DESIGN §4."""
+    """The room alphabet of docs/protocol.md: [a-z0-9_-]{1,64}."""
     assert is_valid_room(room)
 
 

@@ -6,8 +6,8 @@ export const RETRY_BASE_MS = 500;
 export const RETRY_CAP_MS = 15_000;
 const STABLE_AFTER_MS = 5_000;
 
-// Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) is not
-// here: the client slowed down by backing off, so it may come back.
+// Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) and
+// 4009 (too slow to read) are not here: after backing off, the next connection may keep up.
 const PERMANENT_CLOSES = new Map([
   [4401, 'Sign in to connect'],
   [4404, 'Unknown room'],
