@@ -199,6 +199,15 @@ def test_the_board_shows_the_servers_timing_and_flags_a_far_off_claim(visitors, 
         finally:
             stop.set()
             faker.result(timeout=10)
+    # My delay is my own row's Current: one figure, the server's timing, wherever it shows.
+    mine = page.locator("#board-rows tr.row--you td").nth(1)
+    expect(mine).to_have_text(re.compile(r"^\d+\.\d$"))
+    both = """() => [
+      document.getElementById('my-delay').textContent,
+      document.querySelector('tr.row--you td:nth-child(2)').textContent,
+    ]"""
+    my_delay, my_row = page.evaluate(both)  # read in one go: an answer cannot fall in between
+    assert my_delay == my_row
     expect(page.locator("thead")).to_contain_text("Current (ms)")
     expect(page.locator("thead")).to_contain_text("Median, last 300 (ms)")
     expect(page.get_by_text("across clients' current delays")).to_be_visible()

@@ -52,6 +52,9 @@ const handlers = {
   },
   delays(message) {
     takeSnapshot(message);
+    // "My delay" is my row's: the server's timing, the figure everyone sees and the summary counts.
+    const mine = board.rows.get(board.you?.id);
+    if (mine?.delay_ms !== null && mine?.delay_ms !== undefined) board.myDelay = mine.delay_ms;
   },
   connect(message) {
     for (const client of message.clients) {
@@ -111,7 +114,7 @@ function onStateChange(state) {
 // A warm-up ping is shown here but not reported; a lost or discarded one is neither.
 function reportDelay(result) {
   if (result.delayMs === null) return;
-  board.myDelay = result.delayMs;
+  if (board.myDelay === null) board.myDelay = result.delayMs; // until the server's timing arrives
   if (result.status === 'ok') {
     const { seq, token } = result.pong;
     socket.send({ type: 'delay', delay_ms: Math.min(result.delayMs, config.delay_max_ms), seq, token });
