@@ -27,6 +27,10 @@ let lastDelay = null; // the latest delay actually measured (counted or warm-up)
 const chartTimes = []; // epoch seconds (uPlot's time unit) within the chart window
 const chartDelays = []; // null for a lost or discarded ping or an outage: uPlot draws a gap
 
+// Epoch ms on the pings' clock (pinger.js: timeOrigin + performance.now()), so outages and pings
+// sort together on the chart and in the downloads.
+const epochNow = () => performance.timeOrigin + performance.now();
+
 // Outages: from the first moment the socket is not open after having been open, to its reopening.
 const outages = []; // {startedAtMs, endedAtMs|null}
 let everOpen = false;
@@ -61,10 +65,10 @@ function noteConnection(state) {
   if (state.name === 'open') {
     everOpen = true;
     const outage = currentOutage();
-    if (outage) outage.endedAtMs = Date.now();
+    if (outage) outage.endedAtMs = epochNow();
     clearInterval(outageTicker);
   } else if (everOpen && !currentOutage()) {
-    const startedAtMs = Date.now();
+    const startedAtMs = epochNow();
     outages.push({ startedAtMs, endedAtMs: null });
     chartPoint(startedAtMs, null); // the line stops here: no straight line across the outage
     outageTicker = setInterval(scheduleRender, 1000); // its duration grows on the page
@@ -72,7 +76,7 @@ function noteConnection(state) {
   scheduleRender();
 }
 
-function outageMs(outage, now = Date.now()) {
+function outageMs(outage, now = epochNow()) {
   return (outage.endedAtMs ?? now) - outage.startedAtMs;
 }
 
@@ -141,9 +145,9 @@ function samplesJson() {
     status: r.status,
   }));
   const outageList = outages.map((o) => ({
-    started_at_ms: o.startedAtMs,
-    ended_at_ms: o.endedAtMs,
-    duration_ms: outageMs(o),
+    started_at_ms: roundTo3(o.startedAtMs),
+    ended_at_ms: o.endedAtMs === null ? null : roundTo3(o.endedAtMs),
+    duration_ms: roundTo3(outageMs(o)),
   }));
   const summary = { ...shownSummary(), ...tally, outages: outages.length, outage_ms: totalOutageMs() };
   for (const [name, value] of Object.entries(summary)) summary[name] = value === null ? null : roundTo3(value);
@@ -159,7 +163,7 @@ function shownSummary() {
 }
 
 function totalOutageMs() {
-  const now = Date.now();
+  const now = epochNow();
   return outages.reduce((total, outage) => total + outageMs(outage, now), 0);
 }
 
