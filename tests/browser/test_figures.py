@@ -298,7 +298,7 @@ def test_through_a_20_ms_proxy_the_private_median_is_as_true_as_the_browser_allo
 
     Measured on this 2-core machine: both browser ways are 1.1-1.3 ms above the Python client,
     directly to nginx as well as through the proxy: that is Chromium's own hop from its network
-    process to the page (0.4 ms with --single-process), not the page's doing."""
+    process to the page (0.4 ms for a Worker with --single-process), not the page's doing."""
     with DelayProxy(stack.port, PROXY_DELAY_S) as proxy:
         origin = f"127.0.0.1:{proxy.port}"
         page = visitors.open(f"http://{origin}/private/")
