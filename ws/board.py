@@ -112,10 +112,14 @@ class Board:
         self.changed.discard(client.delays.id)
         self.events.leave(client.delays.id)
 
-    def record_delay(self, client: BoardClient, delay_ms: float) -> str:
-        """Take a report and return the `delays` answer (no Redis on this path)."""
-        client.delays.record(delay_ms)
-        observe_round_trip(delay_ms / 1000)
+    def record_delay(
+        self, client: BoardClient, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False
+    ) -> str:
+        """Take a report (the server-observed delay, the client's claim, whether it is a warm-up)
+        and return the `delays` answer (no Redis on this path)."""
+        client.delays.record(delay_ms, claimed_ms, warmup)
+        if not warmup:  # shown, counted nowhere (shared/roundtrip.py)
+            observe_round_trip(delay_ms / 1000)
         self.changed.add(client.delays.id)
         return self.snapshot.delays_frame(client.delays)
 

@@ -57,14 +57,17 @@ def sample(samples: dict, name: str, **labels: str) -> float:
 
 
 async def join_board(stack: Stack, count: int) -> list:
-    """`count` board clients, each having reported one delay."""
+    """`count` board clients, each having reported on two pongs (the first is a warm-up)."""
     sockets = [await connect(stack.ws_url, "/ws/public/") for _ in range(count)]
     for socket in sockets:
         assert (await receive(socket))["type"] == "welcome"
-        await socket.send(json.dumps({"type": "delay", "delay_ms": 20}))
-    for socket in sockets:
-        while (await receive(socket))["type"] != "delays":
-            pass
+        for seq in (1, 2):
+            await socket.send(json.dumps({"type": "ping", "seq": seq}))
+            while (pong := await receive(socket))["type"] != "pong":
+                pass
+            await socket.send(json.dumps({"type": "delay", "delay_ms": 20, "seq": seq, "token": pong["token"]}))
+            while (await receive(socket))["type"] != "delays":
+                pass
     return sockets
 
 
@@ -96,9 +99,9 @@ async def test_metrics_through_nginx_cover_gunicorn_and_both_daphne_workers(ops_
     assert sample(samples, "ping_websockets_open", **PUBLIC) == 6
     assert sample(samples, "ping_websockets_open", endpoint="ping") == 2
     assert sample(samples, "ping_board_clients") == 6
-    assert sample(samples, "ping_frames_received_total", **PUBLIC) >= 6
-    assert sample(samples, "ping_frames_sent_total", **PUBLIC) >= 12  # a welcome and an answer each
-    assert sample(samples, "ping_round_trip_seconds_count") >= 6
+    assert sample(samples, "ping_frames_received_total", **PUBLIC) >= 24  # two pings, two reports each
+    assert sample(samples, "ping_frames_sent_total", **PUBLIC) >= 30  # a welcome, two pongs, two answers each
+    assert sample(samples, "ping_round_trip_seconds_count") >= 6  # the second report of each
     assert sample(samples, "ping_http_requests_total", method="GET", view="/private/", status="200") >= 1
     assert sample(samples, "ping_http_request_duration_seconds_count", method="GET", view="/private/") >= 1
 
