@@ -13,7 +13,7 @@ codes, topic kinds, URL routes), so no series grows with the number of users.
 | `ping_board_clients` | gauge (livesum) | - | clients on the public board |
 | `ping_broadcast_fanout_seconds` | histogram | topic | writing one broadcast frame to a worker's local followers |
 | `ping_broadcast_publish_seconds` | histogram | topic | handing one broadcast to the channel layer, for other workers |
-| `ping_round_trip_seconds` | histogram | - | ping round trips the board records |
+| `ping_round_trip_seconds` | histogram | - | board round trips the server timed (warm-ups excluded) |
 | `ping_layer_publish_failures_total` | counter | topic | publish attempts refused or timed out (Redis down, hung) |
 | `ping_layer_publish_dropped_total` | counter | topic | broadcasts dropped from a worker's full publish queue |
 | `ping_redis_unavailable` | gauge (livemax) | - | 1 while this worker's periodic jobs or publisher find Redis down |
@@ -62,7 +62,7 @@ FANOUT_SECONDS = Histogram(
     buckets=FANOUT_BUCKETS,
 )
 ROUND_TRIP_SECONDS = Histogram(
-    "ping_round_trip_seconds", "Ping round trips recorded by the board.", buckets=ROUND_TRIP_BUCKETS
+    "ping_round_trip_seconds", "Board round trips as the server timed them.", buckets=ROUND_TRIP_BUCKETS
 )
 PUBLISH_FAILURES = Counter(
     "ping_layer_publish_failures", "Publish attempts the channel layer refused or timed out.", ["topic"]
