@@ -69,6 +69,17 @@ class SentryIngest:
             (exc["type"], exc["value"]) for event in events for exc in (event.get("exception") or {}).get("values", [])
         ]
 
+    def wait_for_event(self, matches, timeout: float = 10.0) -> dict:
+        """The first event for which `matches(event)` is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [event for event in self.events if matches(event)]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no matching event reached the ingest; got {self.exceptions()}")
+
     def wait_for(self, exception_type: str, value: str, timeout: float = 10.0) -> dict:
         """The first event whose exception is `exception_type` with `value` in its message."""
         deadline = time.monotonic() + timeout

@@ -194,3 +194,25 @@ async def test_with_log_format_json_every_gunicorn_and_daphne_line_is_json(ops_s
     connected = [line for line in access if line["message"].startswith("WSCONNECT /ws/ping/")]
     assert connected
     assert all(len(line["socket_id"]) == 16 for line in connected)  # logged inside the consumer's task
+
+
+async def test_errors_in_a_page_and_a_consumer_reach_sentry_from_the_real_processes():
+    """SENTRY_DSN on a stack whose database vanished: Gunicorn reports the page's exception, a
+    Daphne worker the chat consumer's (logged as it closes the socket for the client to retry)."""
+    with SentryIngest() as sentry:
+        stack = start_stack(SENTRY_DSN=sentry.dsn)
+        try:
+            for path in stack.run_dir.glob("db.sqlite3*"):
+                path.unlink()  # the next connection opens a new, empty file: no tables
+            assert fetch(stack.url + "/chat/lobby/")[0] == 500
+            async with connect(stack.ws_url, "/ws/chat/lobby/") as socket:
+                with pytest.raises(ConnectionClosed):
+                    await receive(socket)
+            page = sentry.wait_for_event(lambda event: event.get("request", {}).get("url", "").startswith("http"))
+            consumer = sentry.wait_for_event(lambda event: event.get("logger") == "ws.consumers.chat")
+        finally:
+            stop_stack(stack)
+    assert page["request"]["url"].endswith("/chat/lobby/")
+    assert page["exception"]["values"][-1]["type"] == "OperationalError"
+    assert page["environment"] == "development"
+    assert consumer["exception"]["values"][-1]["type"] == "OperationalError"
