@@ -15,7 +15,9 @@ from typing import Any, Literal, TypedDict
 # Close codes (RFC 6455 1009; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
-CLOSE_SERVER_ERROR = 1011  # a chat room's database is unavailable; the client retries with backoff
+# A chat room's database is unavailable; the client retries with backoff. Not RFC 6455's 1011:
+# autobahn lets an application close only with 1000 or 3000-4999, and refuses 1011 itself.
+CLOSE_UNAVAILABLE = 4503
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_SLOW = 4009  # the peer does not read what it is sent (shared/backlog.py); reconnect
 CLOSE_SIGN_IN_REQUIRED = 4401

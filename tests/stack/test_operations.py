@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
+from shared.protocol import CLOSE_UNAVAILABLE
 from shared.stack import WS_WORKERS, Stack
 from tests.conftest import start_stack, stop_stack
 from tests.sentry_ingest import SentryIngest
@@ -208,6 +209,10 @@ async def test_errors_in_a_page_and_a_consumer_reach_sentry_from_the_real_proces
             async with connect(stack.ws_url, "/ws/chat/lobby/") as socket:
                 with pytest.raises(ConnectionClosed):
                     await receive(socket)
+            # The code the page retries on, sent by the consumer (an application may not send 1011).
+            assert socket.close_code == CLOSE_UNAVAILABLE
+            ws_logs = "".join(stack.log(f"ws-{worker}").read_text() for worker in WS_WORKERS)
+            assert "Exception inside application" not in ws_logs
             page = sentry.wait_for_event(lambda event: event.get("request", {}).get("url", "").startswith("http"))
             consumer = sentry.wait_for_event(lambda event: event.get("logger") == "ws.consumers.chat")
         finally:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_SIGN_IN_REQUIRED, CLOSE_TOO_SLOW, CLOSE_UNKNOWN_ROOM
+from shared.protocol import (
+    CLOSE_RATE_LIMITED,
+    CLOSE_SIGN_IN_REQUIRED,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAVAILABLE,
+    CLOSE_UNKNOWN_ROOM,
+)
 
 SOCKET_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "socket.js").as_uri()
 
@@ -48,7 +54,7 @@ def state_after_close(code: int) -> str:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("code", [CLOSE_TOO_SLOW, CLOSE_RATE_LIMITED, 1006, 1011])
+@pytest.mark.parametrize("code", [CLOSE_TOO_SLOW, CLOSE_RATE_LIMITED, CLOSE_UNAVAILABLE, 1006, 1011])
 def test_the_page_reconnects_after_a_close_that_retrying_can_mend(code):
     """4009 (too slow) among them: the next connection may well keep up."""
     assert state_after_close(code) == "reconnecting"

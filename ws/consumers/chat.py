@@ -10,7 +10,7 @@ from shared.chat import author_for, post_message
 from shared.identity import display_name, is_signed_in
 from shared.protocol import (
     CHAT_ENDPOINT,
-    CLOSE_SERVER_ERROR,
+    CLOSE_UNAVAILABLE,
     CLOSE_UNKNOWN_ROOM,
     ChatMessage,
     ChatMessageShape,
@@ -74,4 +74,4 @@ class ChatConsumer(ProtocolConsumer):
 
     async def close_for_database(self) -> None:
         log.exception("chat: the database is unavailable; closing the socket so the client retries")
-        await self.close(code=CLOSE_SERVER_ERROR)
+        await self.close(code=CLOSE_UNAVAILABLE)
