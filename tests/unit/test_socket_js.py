@@ -28,7 +28,7 @@ class FakeWebSocket extends EventTarget {
 }
 globalThis.WebSocket = FakeWebSocket;
 const {LiveSocket} = await import(SOCKET_JS);
-const socket = new LiveSocket('/ws/public/');
+const socket = new LiveSocket('/ws/public/', OPTIONS);
 await new Promise((resolve) => setTimeout(resolve, 0));
 const ws = FakeWebSocket.last;
 ws.readyState = 1;
@@ -42,11 +42,11 @@ process.exit(0);
 """
 
 
-def state_after_close(code: int) -> str:
+def state_after_close(code: int, options: str = "{}") -> str:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
-    script = SCRIPT.replace("SOCKET_JS", json.dumps(SOCKET_JS)).replace("CODE", str(code))
+    script = SCRIPT.replace("SOCKET_JS", json.dumps(SOCKET_JS)).replace("CODE", str(code)).replace("OPTIONS", options)
     done = subprocess.run(
         [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
     )
@@ -63,3 +63,9 @@ def test_the_page_reconnects_after_a_close_that_retrying_can_mend(code):
 @pytest.mark.parametrize("code", [CLOSE_SIGN_IN_REQUIRED, CLOSE_UNKNOWN_ROOM])
 def test_the_page_stops_after_a_close_that_retrying_cannot_mend(code):
     assert state_after_close(code) == "closed"
+
+
+def test_a_page_that_serves_guests_goes_on_as_a_guest_when_its_session_ends():
+    """/private/ and /public/ serve guests: a 4401 (signed out in another tab) reconnects at once."""
+    assert state_after_close(CLOSE_SIGN_IN_REQUIRED, "{guestAllowed: true}") == "reconnecting"
+    assert state_after_close(CLOSE_UNKNOWN_ROOM, "{guestAllowed: true}") == "closed"

@@ -345,7 +345,7 @@ function niceWidth(raw) {
 setUpControls();
 createCharts();
 renderFigures();
-socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
+socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
 pinger = new Pinger(socket, {
   intervalMs: config.default_interval_ms,
   lostAfterMs: config.lost_after_ms,

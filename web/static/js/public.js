@@ -304,6 +304,6 @@ if (config.board) takeSnapshot(config.board);
 createChart();
 setUpRename();
 render();
-const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
+const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
 const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: config.lost_after_ms, onResult: reportDelay });
 followVisibility(pinger);
