@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from shared.models import SharedResult
 from shared.protocol import DELAY_MAX_MS
-from shared.stats import jitter, percentile
+from shared.stats import MIN_SAMPLES, jitter, percentile
 
 # A visit at the fastest interval (4 pings a second) makes 14,400 samples an hour.
 MAX_SAMPLES = 20_000
-# p95 and p99 of fewer samples are mostly the maximum again: left out below these counts.
-P95_MIN_SAMPLES = 20
-P99_MIN_SAMPLES = 100
+# p95 and p99 of fewer samples are mostly the maximum again: left out below these counts, as
+# on the private page (shared.stats.MIN_SAMPLES).
+P95_MIN_SAMPLES = MIN_SAMPLES["p95"]
+P99_MIN_SAMPLES = MIN_SAMPLES["p99"]
 HISTOGRAM_TARGET_BINS = 30
 HISTOGRAM_MIN_BIN_MS = 0.1  # browsers round performance.now() to about 0.1 ms
 # Epoch milliseconds accepted for the time range: 2020-01-01 .. 2100-01-01.

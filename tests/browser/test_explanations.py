@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize(
-    ("path", "words"), [("/private/", "every ping since the page opened"), ("/public/", "last 300")]
+    ("path", "words"), [("/private/", "counted samples (since the page opened)"), ("/public/", "last 300")]
 )
 def test_the_pages_say_what_p95_jitter_and_lost_mean_and_over_what(visitors, stack, path, words):
     page = visitors.open(stack.url + path)

@@ -1,5 +1,4 @@
-"""web/static/js/socket.js under node, with a stand-in WebSocket: the back-off's cap, and the
-waits that end at once (tab visible again, `online`, "Reconnect now")."""
+"""The pages' socket (web/static/js/socket.js, run under node): which server closes it retries."""
 
 import json
 import shutil
@@ -8,35 +7,46 @@ from pathlib import Path
 
 import pytest
 
+from shared.protocol import (
+    CLOSE_RATE_LIMITED,
+    CLOSE_SIGN_IN_REQUIRED,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAVAILABLE,
+    CLOSE_UNKNOWN_ROOM,
+)
+
 SOCKET_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "socket.js").as_uri()
 
-# A browser-like global: window events, a document with a visibility state, and a WebSocket
-# whose every attempt is recorded and fails (closes with 1006) once the test says so.
-PRELUDE = """
-const target = new EventTarget();
-globalThis.addEventListener = target.addEventListener.bind(target);
-globalThis.dispatchEvent = target.dispatchEvent.bind(target);
-const doc = new EventTarget();
-doc.visibilityState = 'visible';
-globalThis.document = doc;
-globalThis.location = {protocol: 'http:', host: 'example.test'};
-const attempts = [];
-globalThis.WebSocket = class extends EventTarget {
+# A WebSocket stand-in that opens, then is closed by the "server" with the code under test.
+SCRIPT = """
+globalThis.location = {protocol: 'http:', host: '127.0.0.1:8000'};
+class FakeWebSocket extends EventTarget {
   static OPEN = 1;
-  constructor(url) { super(); this.url = url; this.readyState = 0; attempts.push(this); }
-  fail() { this.readyState = 3; this.dispatchEvent(Object.assign(new Event('close'), {code: 1006})); }
+  readyState = 0;
+  constructor(url) { super(); FakeWebSocket.last = this; }
   close() {}
-};
-const socket = await import(SOCKET_JS);
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+}
+globalThis.WebSocket = FakeWebSocket;
+const {LiveSocket} = await import(SOCKET_JS);
+const socket = new LiveSocket('/ws/public/', OPTIONS);
+await new Promise((resolve) => setTimeout(resolve, 0));
+const ws = FakeWebSocket.last;
+ws.readyState = 1;
+ws.dispatchEvent(new Event('open'));
+const closed = new Event('close');
+closed.code = CODE;
+ws.readyState = 3;
+ws.dispatchEvent(closed);
+console.log(JSON.stringify(socket.state.name));
+process.exit(0);
 """
 
 
-def run_js(body: str) -> object:
+def state_after_close(code: int, options: str = "{}") -> str:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
-    script = PRELUDE.replace("SOCKET_JS", json.dumps(SOCKET_JS)) + body
+    script = SCRIPT.replace("SOCKET_JS", json.dumps(SOCKET_JS)).replace("CODE", str(code)).replace("OPTIONS", options)
     done = subprocess.run(
         [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
     )
@@ -44,49 +54,18 @@ def run_js(body: str) -> object:
     return json.loads(done.stdout)
 
 
-def test_the_wait_is_full_jitter_capped_at_2_s():
-    waits = run_js(
-        """
-        const high = [0, 1, 2, 3, 4, 10, 50].map((n) => socket.retryDelayMs(n, () => 0.999999));
-        const low = socket.retryDelayMs(20, () => 0);
-        console.log(JSON.stringify({high, low, cap: socket.RETRY_CAP_MS}));
-        """
-    )
-    assert waits["cap"] == 2000
-    assert waits["high"][:4] == pytest.approx([250, 500, 1000, 2000], abs=0.01)
-    assert max(waits["high"]) <= 2000
-    assert waits["low"] == 0
+@pytest.mark.parametrize("code", [CLOSE_TOO_SLOW, CLOSE_RATE_LIMITED, CLOSE_UNAVAILABLE, 1006, 1011])
+def test_the_page_reconnects_after_a_close_that_retrying_can_mend(code):
+    """4009 (too slow) among them: the next connection may well keep up."""
+    assert state_after_close(code) == "reconnecting"
 
 
-@pytest.mark.parametrize(
-    "trigger",
-    [
-        "globalThis.dispatchEvent(new Event('online'))",
-        "doc.dispatchEvent(new Event('visibilitychange'))",
-        "globalThis.dispatchEvent(new Event(socket.RECONNECT_NOW_EVENT))",
-    ],
-)
-def test_a_waiting_socket_tries_at_once_when_told(trigger):
-    """Each trigger starts a new attempt without waiting for the timer; an open socket ignores it."""
-    seen = run_js(
-        f"""
-        const live = new socket.LiveSocket('/ws/ping/');
-        await tick();
-        attempts[0].fail();
-        const waiting = live.state.name;
-        const before = attempts.length;
-        {trigger};
-        const after = attempts.length;
-        // Now open: the same trigger does nothing.
-        attempts.at(-1).readyState = 1;
-        attempts.at(-1).dispatchEvent(new Event('open'));
-        {trigger};
-        console.log(JSON.stringify({{waiting, before, after, whenOpen: attempts.length, state: live.state.name}}));
-        live.close();
-        process.exit(0);
-        """
-    )
-    assert seen["waiting"] == "reconnecting"
-    assert (seen["before"], seen["after"]) == (1, 2)
-    assert seen["whenOpen"] == 2
-    assert seen["state"] == "open"
+@pytest.mark.parametrize("code", [CLOSE_SIGN_IN_REQUIRED, CLOSE_UNKNOWN_ROOM])
+def test_the_page_stops_after_a_close_that_retrying_cannot_mend(code):
+    assert state_after_close(code) == "closed"
+
+
+def test_a_page_that_serves_guests_goes_on_as_a_guest_when_its_session_ends():
+    """/private/ and /public/ serve guests: a 4401 (signed out in another tab) reconnects at once."""
+    assert state_after_close(CLOSE_SIGN_IN_REQUIRED, "{guestAllowed: true}") == "reconnecting"
+    assert state_after_close(CLOSE_UNKNOWN_ROOM, "{guestAllowed: true}") == "closed"

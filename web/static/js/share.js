@@ -2,17 +2,19 @@
 // order, the lost count, the time range) to /r/; the server computes and stores the figures and
 // answers with a permalink. Only what the page measured is sent: no name, no identifier.
 
-// records: [{sentAtMs (epoch ms), delayMs|null, status}] in send order. At most `max` of the
-// latest are sent (the server's limit). Null when there is nothing measured yet.
+// records: [{sentAtMs (epoch ms), delayMs|null, status}] in send order, status as in pinger.js:
+// the counted samples ('ok') and the lost pings are sent; warm-up and discarded pings are not
+// counted on the page, so not here either. At most `max` of the latest records are looked at
+// (the server's limit). Null when nothing has been counted yet.
 export function shareBody(records, max) {
   const recent = records.slice(-max);
   // To the microsecond: browsers measure to about 0.1 ms, and 20,000 delays stay near 200 KB.
-  const delays = recent.filter((r) => r.delayMs !== null).map((r) => Math.round(r.delayMs * 1000) / 1000);
+  const delays = recent.filter((r) => r.status === 'ok').map((r) => Math.round(r.delayMs * 1000) / 1000);
   if (delays.length === 0) return null;
   const last = recent.at(-1);
   return {
     delays_ms: delays,
-    lost: recent.length - delays.length,
+    lost: recent.filter((r) => r.status === 'lost').length,
     started_at_ms: recent[0].sentAtMs,
     ended_at_ms: last.sentAtMs + (last.delayMs ?? 0),
   };
