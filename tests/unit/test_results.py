@@ -214,3 +214,20 @@ def test_prune_results_deletes_only_expired_results(client, shared_redis):
     call_command("prune_results", stdout=out)
     assert "deleted 1 " in out.getvalue()
     assert list(SharedResult.objects.values_list("id", flat=True)) == [kept]
+
+
+def test_the_page_names_the_browser_family_in_a_sentence():
+    from web.views.results import browser_phrase, duration_text
+
+    assert [browser_phrase(f) for f in ("Chrome", "Edge", "Opera", "Other")] == [
+        "a Chrome browser",
+        "an Edge browser",
+        "an Opera browser",
+        "a browser",
+    ]
+    assert [duration_text(timedelta(seconds=s)) for s in (0, 45, 725, 7380)] == [
+        "0 s",
+        "45 s",
+        "12 min 5 s",
+        "2 h 3 min",
+    ]

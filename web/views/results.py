@@ -106,6 +106,7 @@ def result_page(request: HttpRequest, result_id: str) -> HttpResponse:
         "axis": (bins[0][0], bins[-1][1]) if bins else None,
         "duration": duration_text(result.ended_at - result.started_at),
         "p99_min": P99_MIN_SAMPLES,
+        "browser": browser_phrase(result.browser),
     }
     return render(request, "web/result.html", context)
 
@@ -134,6 +135,13 @@ def result_document(result: SharedResult) -> dict:
         **{name: getattr(result, name) for name in ("min_ms", "median_ms", "p95_ms", "p99_ms", "max_ms", "jitter_ms")},
         "histogram": {"bins": result.histogram, "beyond": result.beyond},
     }
+
+
+def browser_phrase(family: str) -> str:
+    """ "a Chrome browser", "an Edge browser", "a browser" (for Other)."""
+    if family == "Other":
+        return "a browser"
+    return f"{'an' if family[0] in 'AEIOU' else 'a'} {family} browser"
 
 
 def duration_text(duration: timedelta) -> str:
