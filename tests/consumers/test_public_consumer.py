@@ -213,6 +213,8 @@ async def test_a_leave_is_broadcast_to_the_others(live_redis):
         {"type": "delay", "delay_ms": 5, "seq": 999999, "token": "never-sent"},
         {"type": "rename", "name": ""},
         {"type": "rename", "name": "x" * 33},
+        {"type": "rename", "name": "guest-fa47"},
+        {"type": "rename", "name": "GUEST-fa47"},
     ],
     ids=[
         "negative",
@@ -224,6 +226,8 @@ async def test_a_leave_is_broadcast_to_the_others(live_redis):
         "unknown_pong",
         "empty_name",
         "long_name",
+        "a_generated_guest_name",
+        "a_generated_guest_name_in_capitals",
     ],
 )
 async def test_a_bad_report_or_rename_is_refused_and_changes_nothing(live_redis, frame):
@@ -475,8 +479,17 @@ def session_name(session: SessionStore) -> str | None:
 
 @pytest.mark.parametrize(
     "name",
-    ["\u200b", "\u202eevil", "a\u009bb", "\u3164", "x\u2066y"],
-    ids=["zero_width_only", "rtl_override", "c1_control", "hangul_filler", "isolate"],
+    ["\u200b", "\u202eevil", "a\u009bb", "\u3164", "x\u2066y", "\ufff0", "a\u200ab", "a" + "\u0301" * 5],
+    ids=[
+        "zero_width_only",
+        "rtl_override",
+        "c1_control",
+        "hangul_filler",
+        "isolate",
+        "unassigned_ignorable",
+        "hair_space",
+        "stacked_marks",
+    ],
 )
 async def test_a_name_that_hides_or_reorders_is_refused_and_nobody_hears_of_it(live_redis, name):
     """Issue 9's names: bad_message to the sender, no rename for anyone, the row keeps its name."""

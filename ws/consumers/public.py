@@ -13,6 +13,7 @@ from shared.identity import (
     display_name_reads_database,
     guest_name,
     is_account_name,
+    is_reserved_for_guests,
     is_signed_in,
 )
 from shared.protocol import PUBLIC_ENDPOINT, Delay, Ping, ProtocolError, Rename, pong_frame
@@ -66,6 +67,9 @@ class PublicConsumer(ProtocolConsumer):
     async def on_rename(self, rename: Rename) -> None:
         if is_signed_in(self.scope.get("user")):
             raise ProtocolError("bad_message", "signed-in users appear under their username")
+        if is_reserved_for_guests(rename.name):
+            # Generated names are the server's: taking one would pass for another visitor.
+            raise ProtocolError("bad_message", "names starting with guest- are given by the server; pick another")
         try:
             taken = await database_sync_to_async(is_account_name)(rename.name)
         except DatabaseError:
