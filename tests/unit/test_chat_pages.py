@@ -90,7 +90,10 @@ def test_a_guest_sets_their_name_in_a_room_and_the_page_shows_it(client):
     assert page.context["config"]["you"] == "Ada"
 
 
-@pytest.mark.parametrize(("name", "reason"), [("", "required"), ("x" * 33, "1 to 32"), ("a\u202eb", "bidi")])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("", "required"), ("x" * 33, "1 to 32"), ("a\u202eb", "bidi"), ("guest-beef", "given by the server")],
+)
 def test_a_bad_name_in_a_room_is_refused_with_the_reason_and_changes_nothing(client, name, reason):
     client.get("/chat/lobby/")
     before = client.get("/chat/lobby/").context["config"]["you"]

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from shared.chat import active_rooms, member_counts, open_room, recent_messages
-from shared.identity import SESSION_NAME_KEY, display_name, is_account_name, is_signed_in
+from shared.identity import SESSION_NAME_KEY, display_name, is_account_name, is_reserved_for_guests, is_signed_in
 from shared.models import ROOM_NAME_VALIDATOR, ROOM_RULE
 from shared.protocol import CHAT_TEXT_MAX_CHARS, NAME_MAX_CHARS, ProtocolError, clean_name, is_valid_room
 from shared.redis import redis_client
@@ -47,8 +47,9 @@ class RoomForm(forms.Form):
 
 
 class GuestNameForm(forms.Form):
-    """A guest's name in a room: the one name rule (shared.protocol.clean_name), and not an
-    account's (as the public board's rename); kept in the session, where chat reads it."""
+    """A guest's name in a room, by the public board's rename rules: the one name rule
+    (shared.protocol.clean_name), not a generated guest-… name, not an account's; kept in the
+    session, where chat reads it."""
 
     # No max_length: its `maxlength` counts UTF-16 units and cuts silently; clean_name counts.
     name = forms.CharField(
@@ -63,6 +64,8 @@ class GuestNameForm(forms.Form):
             name = clean_name(self.cleaned_data["name"])
         except ProtocolError as error:
             raise forms.ValidationError(error.detail) from None
+        if is_reserved_for_guests(name):
+            raise forms.ValidationError("Names starting with guest- are given by the server; pick another.")
         if is_account_name(name):
             raise forms.ValidationError("That name belongs to an account; pick another.")
         return name
