@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-# Close codes (RFC 6455 1009; 4000-4999 are ours).
+# Close codes (RFC 6455 and the IANA WebSocket close code registry below 4000; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
 CLOSE_SERVER_ERROR = 1011  # a chat room's database is unavailable; the client retries with backoff
+# IANA's "Service Restart": the worker is draining before it exits (ws/drain.py). The client
+# reconnects at once, with a little jitter, and lands on another worker.
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_RATE_LIMITED = 4008
 CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_UNKNOWN_ROOM = 4404

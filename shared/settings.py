@@ -167,6 +167,13 @@ WS_RATE_BURST = env_int("WS_RATE_BURST", 60, minimum=1)
 # After `rate_limited`, this many more refused frames in a row close the socket with 4008.
 WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
 
+# ---------------------------------------------------------------- graceful drain (ws/drain.py)
+# On SIGTERM a Daphne worker closes its sockets with 1012 spread evenly over this many seconds,
+# so that their reconnects do not all reach the other workers in the same instant. The whole
+# stop takes at most this + 5 s (shared/drain.py); supervisor's stopwaitsecs and a pod's
+# terminationGracePeriodSeconds must exceed it.
+WS_DRAIN_SECONDS = env_float("WS_DRAIN_SECONDS", 2.0)
+
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(RUN_DIR / "static")))

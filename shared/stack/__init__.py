@@ -111,7 +111,10 @@ class Stack:
             # The same default as shared/settings.py: RUN_DIR/static.
             "STATIC_ROOT": env.get("STATIC_ROOT") or str(Path(env.get("RUN_DIR", REPO / ".run")) / "static"),
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
-            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
+            # max_fails=0: a worker that is draining or restarting refuses connections for a
+            # moment; nginx tries the next one each time instead of writing it off for 10 s
+            # (during a rolling restart that would leave no worker to go to: 502s).
+            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
         }
 
