@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from shared.env import env_bool, env_float, env_int, env_list, env_str
+from shared.env import env_addresses, env_bool, env_float, env_int, env_list, env_str
 from shared.layers import channel_layer_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -127,8 +127,19 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Every key the app writes starts with this, so one Redis can serve several deployments.
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "ping")
 
+# Redis high availability: with sentinels (host:port, comma-separated) every Redis client, the
+# channel layer's and the stores' (shared/redis.py), finds the master named
+# REDIS_SENTINEL_MASTER through them; REDIS_URL then gives only the database number and password.
+# docs/operations.md: set-up.
+REDIS_SENTINELS = env_addresses("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "ping")
+
 CHANNEL_LAYER = env_str("CHANNEL_LAYER", "redis")
-CHANNEL_LAYERS = {"default": channel_layer_settings(CHANNEL_LAYER, REDIS_URL, REDIS_KEY_PREFIX)}
+CHANNEL_LAYERS = {
+    "default": channel_layer_settings(
+        CHANNEL_LAYER, REDIS_URL, REDIS_KEY_PREFIX, REDIS_SENTINELS, REDIS_SENTINEL_MASTER
+    )
+}
 
 # ---------------------------------------------------------------- liveness of connections
 # Every worker refreshes its connections' entries in Redis (board rows, room members,
