@@ -31,10 +31,13 @@ ENV PING_ENV=production \
 # without SECRET_KEY, and a build must neither need the secret nor bake one into a layer.
 RUN PING_ENV=development python -m django collectstatic --noinput --verbosity 0
 
-# An unprivileged system user with no home and no shell. /srv/static is the mount point where
+# An unprivileged system user with no home and no shell, uid and gid 10001. The group comes
+# first with its own gid: `useradd --user-group` would give it the next free system gid (999),
+# leaving USER 10001:10001 with a gid no group has. /srv/static is the mount point where
 # compose's `publish-static` one-shot copies /app/static into the shared `static` volume: a new
 # volume takes the owner of its mount point, so the user can write there and nowhere in /app.
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+RUN groupadd --system --gid 10001 ping \
+    && useradd --system --uid 10001 --gid ping --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin ping \
     && install --directory --owner ping --group ping /srv/static
 # Numeric, so an orchestrator's "must not run as root" check (runAsNonRoot) can verify it.

@@ -1,7 +1,7 @@
 # Ping App — the verbs. `make run` and `make test` do all the set-up on a fresh machine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help run up down status test lint format bench clean lock
+.PHONY: help run up down status test compose-test lint format bench clean lock
 
 # Settings from .env (see .env.example), for the stack and the tests alike.
 ifneq (,$(wildcard .env))
@@ -24,6 +24,7 @@ help:
 	@echo "make up      the same stack in the background (PORT=...), returns once it answers"
 	@echo "make down    stop the background stack on PORT"
 	@echo "make test    set up, lint, then the whole test suite"
+	@echo "make compose-test  (root) run docker-compose.yml for real under podman and check it"
 	@echo "make bench   benchmark against a minimal echo consumer; writes bench-results.json"
 	@echo "make format  apply ruff's formatting and safe fixes"
 	@echo "make lock    recompile the hashed lock files requirements/*.txt from requirements/*.in"
@@ -42,6 +43,11 @@ status: $(VENV)/.installed
 
 test: .deps-test $(VENV)/.installed lint
 	$(PY) -m pytest
+
+# docker-compose.yml for real: stand-in images, podman, every service healthy, checks from
+# outside, always `down -v` (deploy/compose-test says how; docs/operations.md why).
+compose-test: $(VENV)/.installed
+	deploy/compose-test
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

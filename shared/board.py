@@ -8,6 +8,7 @@ so every client's answer is spliced from rows serialized once.
 import json
 import secrets
 import time
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from shared.protocol import (
     welcome_frame,
 )
 from shared.redis import key
+from shared.roundtrip import is_suspect
 from shared.stats import jitter, percentile
 
 # A `delays` answer lists at most this many rows (the sender's own always among them).
@@ -66,12 +68,27 @@ class ClientDelays:
     connected_at: float
     # False only for a signed-in user, shown under their username (renames are for guests).
     guest: bool = True
+    # The server-observed delays of the client's recent reports (shared/roundtrip.py) ...
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
+    # ... and what the client claimed in them, for comparison only.
+    claims: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
+    # A warm-up report's delay (see shared/roundtrip.RoundTrip): shown until the first counted one.
+    warmup_ms: float | None = None
+    # The delay last written to Redis (BoardStore.save), or None: what a snapshot most likely
+    # holds for this client when the board is too large to keep everyone's (see Snapshot).
+    saved_ms: float | None = field(default=None, compare=False)
     _row: BoardRow | None = field(default=None, init=False, repr=False, compare=False)
     _row_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def record(self, delay_ms: float) -> None:
-        self.recent.append(delay_ms)
+    def record(self, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False) -> None:
+        """One report: the delay the server observed, and the one the client claimed. A warm-up
+        is shown as the current delay until a counted report comes, and counted nowhere."""
+        if warmup:
+            self.warmup_ms = delay_ms
+        else:
+            self.recent.append(delay_ms)
+            if claimed_ms is not None:
+                self.claims.append(claimed_ms)
         self._row = self._row_json = None
 
     def rename(self, name: str) -> None:
@@ -86,12 +103,19 @@ class ClientDelays:
                 "id": self.id,
                 "name": self.name,
                 "guest": self.guest,
-                "delay_ms": _round(recent[-1]) if recent else None,
-                "median_ms": _round(percentile(sorted(recent), 50)),
+                "delay_ms": _round(recent[-1] if recent else self.warmup_ms),
+                "median_ms": _round(median(recent)),
                 "jitter_ms": _round(jitter(recent)),
+                "claimed_ms": _round(self.claims[-1]) if self.claims else None,
+                "suspect": bool(self.claims) and is_suspect(median(self.claims), median(recent)),
                 "connected_at": self.connected_at,
             }
         return self._row
+
+    def board_ms(self) -> float | None:
+        """The delay this client counts with in everyone's figures (as written to Redis); None
+        before its first counted report."""
+        return self.row()["delay_ms"] if self.recent else None
 
     def row_json(self) -> str:
         if self._row_json is None:
@@ -100,6 +124,10 @@ class ClientDelays:
 
     def arrival(self) -> Arrival:
         return {"id": self.id, "name": self.name, "guest": self.guest, "connected_at": self.connected_at}
+
+
+def median(values: Iterable[float]) -> float | None:
+    return percentile(sorted(values), 50)
 
 
 def _round(value: float | None) -> float | None:
@@ -111,15 +139,88 @@ def _round(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class RankWindow:
+    """Consecutive values of everyone's current delay, ascending: `values[m]` has rank `start + m`
+    (0 is the fastest); `ids` maps the clients in it to their delay."""
+
+    start: int
+    values: tuple[float, ...]
+    ids: dict[str, float]
+
+    def patched(self, count: int, own_id: str, old: float | None, new: float) -> tuple[int, list[float]]:
+        """The ranks this window shows once one client's delay went from `old` (None: it was not
+        counted) to `new`, on a board that counted `count` delays: (first rank, values).
+
+        A change outside the window shifts its ranks by one; a value moved into the gap just
+        below or above it is left out, as it cannot be placed exactly. Equal delays are in
+        Redis's order, by id, so a window knows which side of it the client's old one was."""
+        start, values = self.start, list(self.values)
+        if old is not None:
+            count -= 1
+            at = bisect_left(values, old)
+            if own_id in self.ids and at < len(values) and values[at] == old:
+                del values[at]
+            elif not values or (old, own_id) < (values[0], next(iter(self.ids))):
+                start -= 1
+        if not values:
+            return (0, [new]) if count == 0 else (start, values)
+        at = bisect_right(values, new)
+        reaches_end = start + len(values) == count
+        if 0 < at < len(values) or (at == 0 and start == 0) or (at == len(values) and reaches_end):
+            insort(values, new)
+        elif at == 0:
+            start += 1  # somewhere below: every value here moves up one rank
+        return start, values
+
+
+def _value_at(windows: Iterable[tuple[int, list[float]]], rank: int) -> float | None:
+    for start, values in windows:
+        if start <= rank < start + len(values):
+            return values[rank - start]
+    return None
+
+
+def _summary_of(windows: list[tuple[int, list[float]]], count: int) -> BoardSummary:
+    """min, median, p95 and max of `count` delays from windows of them (None where a window
+    misses a rank: clients left between the reads)."""
+    summary: BoardSummary = {"count": count, "min_ms": None, "median_ms": None, "p95_ms": None, "max_ms": None}
+    if count:
+        summary["min_ms"] = _value_at(windows, 0)
+        summary["max_ms"] = _value_at(windows, count - 1)
+    for name, p in PERCENTILES.items():
+        low, high, weight = _rank_bounds(max(count, 1), p)
+        below, above = _value_at(windows, low), _value_at(windows, high)
+        if count and below is not None and above is not None:
+            summary[name] = _round(below + (above - below) * weight)
+    return summary
+
+
+def _bucket(delay_ms: float) -> int:
+    return max(0, bisect_right(HISTOGRAM_EDGES_MS, delay_ms) - 1)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The board at one moment: its first MAX_ROWS rows as wire JSON (straight from Redis, never
-    re-encoded), how many clients there are, and the summary and histogram of everyone."""
+    re-encoded), how many clients there are, and the summary and histogram of everyone.
+
+    An answer's figures include the report it answers: `figures_json_for` patches the shared
+    figures with the sender's fresh delay in place of the one the snapshot holds for it. The
+    snapshot keeps everyone's delay up to EXACT_FIGURES_UP_TO reporting clients, so the patch is
+    exact; above that it keeps a few values around each figure's rank (`windows`), and when the
+    sender is not among them it assumes the snapshot holds the delay the sender's worker last
+    wrote to Redis (true unless that write was under 0.5 s old): one rank off at worst, among
+    more than a thousand clients. An answer's patch moves at most 1000 values in memory (about
+    12 µs at 1000 clients) and a few dozen above that, whatever the number of clients."""
 
     shown_json: list[str]
     shown_at: dict[str, int]
     total: int
     summary: BoardSummary
     histogram: Histogram
+    windows: tuple[RankWindow, ...] = ()
+    # True when `windows` is one window of everyone's delay (up to EXACT_FIGURES_UP_TO of them).
+    holds_everyone: bool = True
 
     def clients_json(self, own: ClientDelays) -> str:
         """The shown rows as a JSON array, with `own` (fresh) in place or in the last slot."""
@@ -138,11 +239,39 @@ class Snapshot:
         return self.total + is_new
 
     def delays_frame(self, own: ClientDelays) -> str:
-        return delays_frame(self.clients_json(own), self.total_with(own.id), self.figures_json)
+        return delays_frame(self.clients_json(own), self.total_with(own.id), self.figures_json_for(own))
 
     @cached_property
     def figures_json(self) -> str:
         return board_figures_json(self.summary, self.histogram)
+
+    def held_for(self, own: ClientDelays) -> float | None:
+        """The delay this snapshot counts for `own` (None: not counted)."""
+        for window in self.windows:
+            if own.id in window.ids:
+                return window.ids[own.id]
+        return None if self.holds_everyone else own.saved_ms
+
+    def figures(self, own: ClientDelays) -> tuple[BoardSummary, Histogram]:
+        """The summary and histogram of everyone with `own`'s current delay in them."""
+        new = own.board_ms()
+        old = self.held_for(own)
+        if new is None or new == old or not self.windows:
+            return self.summary, self.histogram
+        count = self.summary["count"]
+        windows = [window.patched(count, own.id, old, new) for window in self.windows]
+        count += old is None
+        counts = list(self.histogram["counts"])
+        if old is not None and counts[_bucket(old)] > 0:
+            counts[_bucket(old)] -= 1
+        counts[_bucket(new)] += 1
+        return _summary_of(windows, count), {"edges_ms": HISTOGRAM_EDGES_MS, "counts": counts}
+
+    def figures_json_for(self, own: ClientDelays) -> str:
+        summary, histogram = self.figures(own)
+        if summary is self.summary:
+            return self.figures_json
+        return board_figures_json(summary, histogram)
 
     def welcome_frame(self, own: ClientDelays) -> str:
         return welcome_frame(own.arrival(), self.clients_json(own), self.total_with(own.id))
@@ -163,6 +292,7 @@ EMPTY_SNAPSHOT = Snapshot(
     total=0,
     summary={"count": 0, "min_ms": None, "median_ms": None, "p95_ms": None, "max_ms": None},
     histogram={"edges_ms": HISTOGRAM_EDGES_MS, "counts": [0] * len(HISTOGRAM_EDGES_MS)},
+    windows=(RankWindow(start=0, values=(), ids={}),),
 )
 
 
@@ -198,18 +328,6 @@ class BoardEvents:
         if self.joined.pop(client_id, None) is None:
             self.left.add(client_id)
 
-    def then(self, later: "BoardEvents") -> "BoardEvents":
-        """These events followed by `later` ones, coalesced (to retry a failed broadcast)."""
-        merged = BoardEvents()
-        for events in (self, later):
-            for arrival in events.joined.values():
-                merged.join(arrival)
-            for client_id, name in events.renamed.items():
-                merged.rename(client_id, name)
-            for client_id in events.left:
-                merged.leave(client_id)
-        return merged
-
     def frames(self) -> list[str]:
         """The broadcasts, in an order that never shows a rename or leave before its join."""
         frames = [connect_frame(list(self.joined.values()))] if self.joined else []
@@ -235,6 +353,11 @@ def _keys() -> dict[str, str]:
 
 
 PERCENTILES = {"median_ms": 50, "p95_ms": 95}
+# Up to this many reporting clients a snapshot reads everyone's delay (O(N), twice a second
+# per worker), so each answer's figures are exact; above it, windows of ranks (O(log N)).
+EXACT_FIGURES_UP_TO = 1000
+# Ranks read on either side of each figure's: a patch shifts ranks by at most one each way.
+WINDOW_MARGIN = 3
 
 
 def _rank_bounds(count: int, p: float) -> tuple[int, int, float]:
@@ -245,12 +368,21 @@ def _rank_bounds(count: int, p: float) -> tuple[int, int, float]:
     return low, min(low + 1, count - 1), rank - low
 
 
+def _window_spans(count: int) -> list[tuple[int, int]]:
+    """The rank ranges (inclusive) a snapshot reads from board:delays."""
+    if count <= EXACT_FIGURES_UP_TO:
+        return [(0, -1)]
+    spans = [(0, WINDOW_MARGIN), (count - 1 - WINDOW_MARGIN, count - 1)]
+    for p in PERCENTILES.values():
+        low, high, _ = _rank_bounds(count, p)
+        spans.append((max(0, low - WINDOW_MARGIN), min(count - 1, high + WINDOW_MARGIN)))
+    return spans
+
+
 def _queue_overview(pipe, keys: dict[str, str]) -> None:
     pipe.zrange(keys["order"], 0, MAX_ROWS - 1)
     pipe.zcard(keys["order"])
     pipe.zcard(keys["delays"])
-    pipe.zrange(keys["delays"], 0, 0, withscores=True)
-    pipe.zrange(keys["delays"], -1, -1, withscores=True)
     upper_edges = [*(f"({edge}" for edge in HISTOGRAM_EDGES_MS[1:]), "+inf"]
     for low, high in zip(HISTOGRAM_EDGES_MS, upper_edges, strict=True):
         pipe.zcount(keys["delays"], low, high)
@@ -260,31 +392,34 @@ def _queue_details(pipe, keys: dict[str, str], overview: list) -> None:
     ids, count = overview[0], overview[2]
     # HMGET needs at least one field; no client has the empty id, so it reads back as None.
     pipe.hmget(keys["rows"], ids or [""])
-    for p in PERCENTILES.values():
-        low, high, _ = _rank_bounds(max(count, 1), p)
+    for low, high in _window_spans(count):
         pipe.zrange(keys["delays"], low, high, withscores=True)
 
 
 def _build_snapshot(overview: list, details: list) -> Snapshot:
-    ids, total, count, lowest, highest, *bucket_counts = overview
+    ids, total, count, *bucket_counts = overview
     raw_rows, *ranked = details
     # A row removed between the two reads comes back as None: it is simply not shown.
     shown = [(i, raw) for i, raw in zip(ids, raw_rows, strict=False) if raw is not None]
-    summary: BoardSummary = {"count": count, "min_ms": None, "median_ms": None, "p95_ms": None, "max_ms": None}
-    # Clients can leave between the two reads: a rank read past the end comes back empty, and
+    spans = _window_spans(count)
+    holds_everyone = count <= EXACT_FIGURES_UP_TO
+    if holds_everyone:
+        # Read whole: count what was read, so figures and windows agree however many left.
+        count = len(ranked[0])
+    # Clients can leave between the reads: a rank read past the end comes back missing, and
     # that figure is simply left out until the next snapshot.
-    if lowest and highest:
-        summary["min_ms"], summary["max_ms"] = lowest[0][1], highest[0][1]
-    for (name, p), pair in zip(PERCENTILES.items(), ranked, strict=True):
-        if count and pair:
-            weight = _rank_bounds(count, p)[2]
-            summary[name] = _round(pair[0][1] + (pair[-1][1] - pair[0][1]) * weight)
+    windows = tuple(
+        RankWindow(start=low, values=tuple(score for _, score in pairs), ids=dict(pairs))
+        for (low, _), pairs in zip(spans, ranked, strict=True)
+    )
     return Snapshot(
         shown_json=[raw for _, raw in shown],
         shown_at={client_id: position for position, (client_id, _) in enumerate(shown)},
         total=total,
-        summary=summary,
+        summary=_summary_of([(w.start, list(w.values)) for w in windows], count),
         histogram={"edges_ms": HISTOGRAM_EDGES_MS, "counts": bucket_counts},
+        windows=windows,
+        holds_everyone=holds_everyone,
     )
 
 
@@ -313,6 +448,8 @@ class BoardStore:
             expires = time.time() + self.ttl
             pipe.zadd(self._keys["live"], {c.id: expires for c in clients})
             await pipe.execute()
+        for c in clients:
+            c.saved_ms = c.board_ms()
 
     async def remove(self, client_id: str) -> bool:
         """True when this call took the client off the board (so it alone announces the leave)."""

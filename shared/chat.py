@@ -24,7 +24,7 @@ from shared.models import AUTHOR_MAX_CHARS, Message, Room
 from shared.protocol import ChatMessageShape
 from shared.redis import REDIS_DOWN, key
 
-# DESIGN §4: a socket opens with the room's last 50 messages.
+# A socket opens with the room's last 50 messages (docs/protocol.md, `history`).
 HISTORY_LENGTH = 50
 # /chat/ shows the rooms with the most recent activity; older ones are still reachable by name.
 ROOM_LIST_LENGTH = 100
@@ -37,7 +37,7 @@ def post_message(room: str, author: str, text: str, *, guest: bool = True) -> Ch
     """Store a message (creating its room on first use) and return it as the wire shows it.
 
     Committed when this returns: only then may anybody be sent it, so nothing a client saw
-    can be lost (DESIGN §7). `room` and `text` are already valid (shared.protocol); `guest`
+    can be lost. `room` and `text` are already valid (shared.protocol); `guest`
     is False only for a signed-in author writing under their username.
     """
     with transaction.atomic():

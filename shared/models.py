@@ -1,4 +1,4 @@
-"""Chat rooms and their messages: the only app data kept in the SQL database (DESIGN §5); and
+"""Chat rooms and their messages: the only app data kept in the SQL database (live state is in Redis); and
 the key of each account's username, which no guest name and no other account may share."""
 
 import hashlib

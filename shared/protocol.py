@@ -15,11 +15,15 @@ from typing import Any, Literal, TypedDict
 # Close codes (RFC 6455 and the IANA WebSocket close code registry below 4000; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
-CLOSE_SERVER_ERROR = 1011  # a chat room's database is unavailable; the client retries with backoff
+# A chat room's database is unavailable; the client retries with backoff. Not RFC 6455's 1011:
+# autobahn lets an application close only with 1000 or 3000-4999, and refuses 1011 itself.
+CLOSE_UNAVAILABLE = 4503
 # IANA's "Service Restart": the worker is draining before it exits (ws/drain.py). The client
-# reconnects at once, with a little jitter, and lands on another worker.
+# reconnects at once, with a little jitter, and lands on another worker. Sent by the server
+# itself (ws/drain.py), which may: autobahn's check binds only what an application sends.
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_RATE_LIMITED = 4008
+CLOSE_TOO_SLOW = 4009  # the peer does not read what it is sent (shared/backlog.py); reconnect
 CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_UNKNOWN_ROOM = 4404
 
@@ -43,6 +47,7 @@ class ProtocolError(ValueError):
 NAME_MAX_CHARS = 32
 CHAT_TEXT_MAX_CHARS = 2000
 DELAY_MAX_MS = 60_000
+TOKEN_MAX_CHARS = 32
 ROOM_PATTERN = re.compile(r"[a-z0-9_-]{1,64}", re.ASCII)
 
 
@@ -55,7 +60,11 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Delay:
+    """A client's claimed delay, on the pong it answers (seq and that pong's token)."""
+
     delay_ms: float
+    seq: int
+    token: str
     type: str = "delay"
 
 
@@ -238,7 +247,11 @@ def _parse_delay(frame: dict[str, Any]) -> Delay:
     delay = _optional_number(frame, "delay_ms", 0, DELAY_MAX_MS)
     if delay is None:
         raise ProtocolError("bad_message", f'"delay_ms" must be a number from 0 to {DELAY_MAX_MS}')
-    return Delay(delay_ms=delay)
+    seq = _integer(frame, "seq", 0, MAX_SAFE_INTEGER)
+    token = frame.get("token")
+    if not isinstance(token, str) or not 1 <= len(token) <= TOKEN_MAX_CHARS:
+        raise ProtocolError("bad_message", '"token" must be the string the pong for "seq" carried')
+    return Delay(delay_ms=delay, seq=seq, token=token)
 
 
 def _parse_rename(frame: dict[str, Any]) -> Rename:
@@ -288,11 +301,13 @@ def _trimmed_string(value: object, field: str, max_chars: int) -> str:
 # ---------------------------------------------------------------- server → client
 
 
-class PongFrame(TypedDict):
+class PongFrame(TypedDict, total=False):
     type: Literal["pong"]
     seq: int
     sent_at: float | None
     server_time: float
+    # /ws/public/ only: a report on this pong must carry it (shared/roundtrip.py).
+    token: str
 
 
 class ErrorFrame(TypedDict):
@@ -310,6 +325,9 @@ class BoardRow(TypedDict):
     delay_ms: float | None
     median_ms: float | None
     jitter_ms: float | None
+    # The server's own timing is delay_ms (shared/roundtrip.py); the client's claim beside it.
+    claimed_ms: float | None
+    suspect: bool
     connected_at: float
 
 
@@ -359,8 +377,10 @@ def encode(frame: Mapping[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
-def pong_frame(ping: Ping, server_time: float) -> str:
+def pong_frame(ping: Ping, server_time: float, token: str | None = None) -> str:
     frame: PongFrame = {"type": "pong", "seq": ping.seq, "sent_at": ping.sent_at, "server_time": server_time}
+    if token is not None:
+        frame["token"] = token
     return encode(frame)
 
 

@@ -37,6 +37,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from shared import metrics
 from shared.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,7 @@ def _publish(event: dict[str, list[str]]) -> None:
     try:
         async_to_sync(_send)(runtime_message(event))
     except (TimeoutError, *REDIS_DOWN) as error:
+        metrics.PUBLISH_FAILURES.labels(TOPIC).inc()
         _skip_until = time.monotonic() + PUBLISH_BACKOFF_SECONDS
         log.warning(
             "could not announce an ended session (%s); the workers' heartbeat check will find it. "

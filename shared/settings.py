@@ -4,13 +4,16 @@ Every variable is listed with its meaning in .env.example. PING_ENV=production m
 settings strict: no start without a real SECRET_KEY.
 """
 
+import logging
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from shared.env import env_addresses, env_bool, env_float, env_int, env_list, env_str
+from shared.errors import start_error_reporting
 from shared.layers import channel_layer_settings
+from shared.logs import check_log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +62,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so they time and tag everything below them (web/middleware.py).
+    "web.middleware.count_requests",
+    "web.middleware.tag_request",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,6 +196,13 @@ WS_RATE_PER_SECOND = env_float("WS_RATE_PER_SECOND", 30.0, minimum=1.0)
 WS_RATE_BURST = env_int("WS_RATE_BURST", 60, minimum=1)
 # After `rate_limited`, this many more refused frames in a row close the socket with 4008.
 WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
+# Bytes a socket may have sent that its peer has not shown it read (by answering the
+# server's probe pings), and how long a probe may wait for its answer; past either, the
+# socket is closed with 4009 (shared/backlog.py, ws/serve.py). An honest reader owes little
+# more than the frame it is reading; the largest is a chat history (50 messages of up to
+# ~8 KB each, ~410 KB), so the bound leaves room for that plus what arrives meanwhile.
+WS_SEND_BACKLOG_BYTES = env_int("WS_SEND_BACKLOG_BYTES", 512 * 1024, minimum=1024)
+WS_SEND_BACKLOG_SECONDS = env_float("WS_SEND_BACKLOG_SECONDS", 10.0, minimum=0.1)
 
 # ---------------------------------------------------------------- graceful drain (ws/drain.py)
 # On SIGTERM a Daphne worker closes its sockets with 1012 spread evenly over this many seconds,
@@ -207,12 +220,14 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Daphne logs every handshake at INFO: at a thousand clients that drowns the rest.
-    "loggers": {"daphne": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json: one JSON object per line, with the socket or request id (shared/logs.py).
+LOG_FORMAT = check_log_format(env_str("LOG_FORMAT", "text"))
+LOGGING = logging_config(LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))
+# Python's warnings go to stderr as text unless routed through logging (then JSON like the rest).
+logging.captureWarnings(LOG_FORMAT == "json")
+
+# ---------------------------------------------------------------- error reporting (shared/errors.py)
+# Off unless set: exceptions from pages and consumers, and every ERROR log line, go to Sentry.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", PING_ENV)
+start_error_reporting(SENTRY_DSN, SENTRY_ENVIRONMENT)

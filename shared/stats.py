@@ -20,6 +20,16 @@ def percentile(ordered: Sequence[float], p: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+# A percentile is shown only once there are enough samples for it (web/static/js/stats.js
+# MIN_SAMPLES): with 20 samples one in twenty lies above p95, with 100 one in a hundred above p99.
+MIN_SAMPLES = {"p95": 20, "p99": 100}
+
+
+def samples_needed(count: int, figure: str) -> int:
+    """How many more samples `figure` needs before it is shown (0: show it)."""
+    return max(0, MIN_SAMPLES.get(figure, 0) - count)
+
+
 def jitter(samples: Sequence[float]) -> float | None:
     """Mean absolute difference of consecutive samples, in arrival order."""
     if len(samples) < 2:

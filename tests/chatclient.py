@@ -1,4 +1,4 @@
-"""A chat client over real sockets for stack tests and the benchmark (DESIGN §4, /ws/chat/<room>/)."""
+"""A chat client over real sockets for stack tests and the benchmark (/ws/chat/<room>/, docs/protocol.md)."""
 
 import asyncio
 import json

@@ -12,13 +12,16 @@ get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from shared.errors import report_asgi_errors  # noqa: E402
 from ws.http import not_a_page_server  # noqa: E402
 from ws.origin import SameOriginMiddleware  # noqa: E402
 from ws.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": not_a_page_server,
         "websocket": SameOriginMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+# With SENTRY_DSN set, an exception escaping a consumer is reported (shared/errors.py).
+application = report_asgi_errors(router)

@@ -22,6 +22,7 @@ from django.db import DatabaseError
 
 from shared.board import EMPTY_SNAPSHOT, BoardEvents, BoardStore, ClientDelays, new_client_id, now_ms
 from shared.identity import account_names_among, guest_name
+from shared.metrics import observe_round_trip
 from shared.redis import REDIS_DOWN, async_redis, attempt
 from ws.runtime import Runtime, Socket
 
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 TOPIC = "board"
 # Joins and leaves must show within 1 s: a tick plus one fan-out leaves ample margin.
 TICK_SECONDS = 0.25
-# A join waits at most this long for each Redis step: a client joins even while Redis is down
-# (pings still work, and the heartbeat puts it on the board once Redis is back).
-JOIN_WAIT_SECONDS = 1.0
+# A join waits at most this long for each of its two Redis steps (1 s in all): a client joins
+# even while Redis is down or hung (pings still work, and the heartbeat puts it on the board
+# once Redis is back).
+JOIN_WAIT_SECONDS = 0.5
 # Answers carry a board at most this old; reports arrive once a second, so nobody sees a lag.
 SNAPSHOT_SECONDS = 0.5
 # Clients saved per Redis transaction: the Python work of one transaction holds the event loop,
@@ -110,9 +112,14 @@ class Board:
         self.changed.discard(client.delays.id)
         self.events.leave(client.delays.id)
 
-    def record_delay(self, client: BoardClient, delay_ms: float) -> str:
-        """Take a report and return the `delays` answer (no Redis on this path)."""
-        client.delays.record(delay_ms)
+    def record_delay(
+        self, client: BoardClient, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False
+    ) -> str:
+        """Take a report (the server-observed delay, the client's claim, whether it is a warm-up)
+        and return the `delays` answer (no Redis on this path)."""
+        client.delays.record(delay_ms, claimed_ms, warmup)
+        if not warmup:  # shown, counted nowhere (shared/roundtrip.py)
+            observe_round_trip(delay_ms / 1000)
         self.changed.add(client.delays.id)
         return self.snapshot.delays_frame(client.delays)
 
@@ -146,17 +153,18 @@ class Board:
 
     async def tick(self) -> None:
         # Take the pending work before the first await: whatever arrives meanwhile waits for
-        # the next tick instead of being cleared unsent. On failure the work is put back.
+        # the next tick instead of being cleared unsent. On failure the rows are put back.
         changed, self.changed = self.changed, set()
         events, self.events = self.events, BoardEvents()
+        # Events first: publishing never waits on Redis, so this worker's sockets see joins,
+        # renames and leaves at once even while a hung Redis holds up the save below (each
+        # event carries what it announces; the rows follow in the next snapshots).
+        for frame in events.frames():
+            await self.runtime.publish(TOPIC, frame)
         try:
             await self._save([self.clients[i] for i in changed if i in self.clients])
-            changed = set()
-            for frame in events.frames():
-                await self.runtime.publish(TOPIC, frame)
         except BaseException:
             self.changed |= changed
-            self.events = events.then(self.events)
             raise
 
     async def refresh_snapshot(self) -> None:

@@ -26,7 +26,7 @@ from django.conf import settings
 from shared.chat import HISTORY_LENGTH, members_key, message_id, messages_with_ids, newest_ids, recent_messages
 from shared.liveset import LiveSet
 from shared.protocol import ChatMessageShape, history_frame, message_frame
-from shared.redis import REDIS_DOWN, async_redis, attempt
+from shared.redis import async_redis, attempt
 from ws.runtime import Runtime, Socket
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,6 @@ class ChatRooms:
         self.runtime = runtime
         self.redis = client
         self.rooms: dict[str, LocalRoom] = {}
-        self._publish_failing = False
         runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "chat catch-up", self.catch_up)
         runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "chat members", self.refresh_members)
 
@@ -178,19 +177,13 @@ class ChatRooms:
         await attempt(self._members(name).remove(seat.member_id), MEMBERS_WAIT_SECONDS)
 
     async def broadcast(self, message: ChatMessageShape) -> None:
-        """Send a stored message to every socket in its room, on every worker."""
-        frame = message_frame(message)
-        try:
-            await self.runtime.publish(topic(message["room"]), frame)
-        except REDIS_DOWN as error:
-            # Stored already, so nothing is lost: this worker's sockets (the sender's among
-            # them) get it now, the other workers' at their next catch-up.
-            self._log_publish_failure(error)
-            room = self.rooms.get(message["room"])
-            if room is not None:
-                await room.offer(message["id"], frame)
-        else:
-            self._publish_failing = False
+        """Send a stored message to every socket in its room, on every worker.
+
+        Never waits on Redis: this worker's sockets (the sender's among them) get it now, the
+        other workers' as soon as Redis takes it, or at their next catch-up if it never does
+        (stored already, so nothing is lost).
+        """
+        await self.runtime.publish(topic(message["room"]), message_frame(message))
 
     # ------------------------------------------------------------ periodic jobs
 
@@ -216,8 +209,3 @@ class ChatRooms:
 
     def _members(self, room: str) -> LiveSet:
         return LiveSet(self.redis, members_key(room), settings.LIVE_TTL_SECONDS)
-
-    def _log_publish_failure(self, error: Exception) -> None:
-        if not self._publish_failing:
-            self._publish_failing = True
-            log.warning("chat: Redis unavailable (%s); other workers' sockets catch up from the database", error)

@@ -5,20 +5,33 @@ channel-layer channel, joins a group per topic that any of its sockets follows, 
 the same bytes to each local follower. A broadcast to N sockets on W workers costs W layer
 deliveries and N local writes of one pre-serialized frame.
 
+Publishing never waits on Redis: the publishing process's own followers get a frame at once,
+and a background sender hands it to the channel layer for the other processes through a
+bounded queue (oldest dropped first when Redis is gone for long: every topic heals by itself,
+chat from the database and presence and the board every heartbeat). Each frame carries its
+process's origin id, and a process skips its own frames when the layer brings them back, so
+no socket gets one twice.
+
 Periodic jobs (heartbeats, sweeps, board ticks) run here too and survive Redis outages: a
 failing job is logged once when it starts failing and once when it recovers.
 """
 
 import asyncio
+import contextvars
 import logging
+import time
+import uuid
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol, TypeVar
 
+import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from shared import metrics
+from shared.logs import SOCKET_ID
 from shared.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -28,6 +41,11 @@ RECEIVE_RETRY_SECONDS = 0.5
 # A socket's first follow of a topic waits this long at most for the group join: enough for a
 # healthy Redis, short enough that an outage does not hold up the handshake (the join goes on).
 JOIN_WAIT_SECONDS = 0.5
+# Frames waiting for the channel layer, at most (minutes of a worker's usual broadcasts);
+# past this, the oldest are dropped: each topic heals by itself (module doc).
+PUBLISH_QUEUE_FRAMES = 1000
+# After the layer refused a frame (Redis unreachable), try the same frame again after this.
+PUBLISH_RETRY_SECONDS = 0.5
 
 
 class Socket(Protocol):
@@ -53,6 +71,12 @@ class Runtime:
         self._failing: set[str] = set()
         self._started = False
         self._services: dict[type, object] = {}
+        # Marks this process's frames, so it skips them when the layer brings them back.
+        self.origin = uuid.uuid4().hex
+        self._outbox: deque[tuple[str, str]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._publish_failing = False
+        self._publish_dropping = False
 
     @classmethod
     def current(cls) -> "Runtime":
@@ -108,13 +132,68 @@ class Runtime:
     async def publish(self, topic: str, text: str) -> None:
         """Send a serialized frame to every follower of `topic` in every process.
 
-        Raises one of REDIS_DOWN when the layer cannot be reached: the caller decides
-        whether that loses anything (chat messages are already stored by then).
+        Never waits on Redis and never raises for it: this process's followers get the frame
+        now; the other processes get it as soon as Redis takes it (module doc). A frame that
+        cannot cross (dropped from a full queue, or timed out in a hung Redis) is lost to the
+        other processes only; each topic's own catch-up repairs that.
         """
-        await self.layer.group_send(group_name(topic), {"type": "runtime.frame", "topic": topic, "text": text})
+        self._start()
+        if len(self._outbox) >= PUBLISH_QUEUE_FRAMES:
+            dropped, _ = self._outbox.popleft()
+            metrics.PUBLISH_DROPPED.labels(metrics.topic_kind(dropped)).inc()
+            if not self._publish_dropping:
+                self._publish_dropping = True
+                log.warning("publish: %d frames wait for Redis; dropping the oldest", PUBLISH_QUEUE_FRAMES)
+        self._outbox.append((topic, text))
+        self._outbox_ready.set()
+        await self.send_local(topic, text)
+
+    async def _send_forever(self) -> None:
+        """Hand queued frames to the channel layer, in order, one at a time."""
+        while True:
+            while not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            entry = self._outbox[0]
+            topic, text = entry
+            message = {"type": "runtime.frame", "topic": topic, "text": text, "origin": self.origin}
+            kind = metrics.topic_kind(topic)
+            started = time.perf_counter()
+            try:
+                await self.layer.group_send(group_name(topic), message)
+            except (redis.TimeoutError, TimeoutError) as error:
+                # Redis hangs: the frame may still reach it, so it is not sent twice.
+                self._note_publish_failure(error, kind)
+            except REDIS_DOWN as error:
+                # Refused: it never got there. Keep it first in line and try again.
+                self._note_publish_failure(error, kind)
+                await asyncio.sleep(PUBLISH_RETRY_SECONDS)
+                continue
+            except Exception:
+                metrics.PUBLISH_FAILURES.labels(kind).inc()
+                log.exception("publish: the channel layer refused a frame for %s; dropped", topic)
+            else:
+                metrics.PUBLISH_SECONDS.labels(kind).observe(time.perf_counter() - started)
+                if self._publish_failing or self._publish_dropping:
+                    log.warning("publish: Redis is back")
+                self._publish_failing = self._publish_dropping = False
+                self._show_redis_state()
+            if self._outbox and self._outbox[0] is entry:  # unless a full queue dropped it meanwhile
+                self._outbox.popleft()
+
+    def _note_publish_failure(self, error: Exception, kind: str) -> None:
+        metrics.PUBLISH_FAILURES.labels(kind).inc()
+        if not self._publish_failing:
+            self._publish_failing = True
+            self._show_redis_state()
+            log.warning("publish: Redis unavailable (%s); this worker's sockets are served, others wait", error)
 
     async def send_local(self, topic: str, text: str) -> None:
         """Write one frame to each of this process's followers of `topic`."""
+        with metrics.FANOUT_SECONDS.labels(metrics.topic_kind(topic)).time():
+            await self._write_to_followers(topic, text)
+
+    async def _write_to_followers(self, topic: str, text: str) -> None:
         for socket in tuple(self._followers.get(topic, ())):
             try:
                 await socket.send(text_data=text)
@@ -139,6 +218,7 @@ class Runtime:
         except REDIS_DOWN as error:
             if name not in self._failing:
                 self._failing.add(name)
+                self._show_redis_state()
                 log.warning("%s: Redis unavailable (%s); retrying quietly until it is back", name, error)
             return False
         except Exception:
@@ -146,8 +226,13 @@ class Runtime:
             return False
         if name in self._failing:
             self._failing.discard(name)
+            self._show_redis_state()
             log.warning("%s: Redis is back", name)
         return True
+
+    def _show_redis_state(self) -> None:
+        """ping_redis_unavailable: 1 while a periodic job or the publisher finds Redis down."""
+        metrics.REDIS_UNAVAILABLE.set(1 if self._failing or self._publish_failing else 0)
 
     # ------------------------------------------------------------ the process channel
 
@@ -155,6 +240,7 @@ class Runtime:
         if not self._started:
             self._started = True
             self.spawn(self._run())
+            self.spawn(self._send_forever())
 
     async def _run(self) -> None:
         while not await self._guarded("open the process channel", self._open_channel()):  # noqa: ASYNC110 - retry loop
@@ -183,11 +269,15 @@ class Runtime:
                 log.exception("receiving from the channel layer failed; retrying")
                 await asyncio.sleep(RECEIVE_RETRY_SECONDS)
                 continue
-            await self.send_local(message["topic"], message["text"])
+            if message.get("origin") != self.origin:  # its own frames went out at publish
+                await self.send_local(message["topic"], message["text"])
 
     def spawn(self, work: Awaitable) -> asyncio.Task:
         """Run `work` in the background, held until done and cancelled by `stop()`."""
-        task = asyncio.get_running_loop().create_task(work)
+        # Not in the socket's context that started it: a periodic job logs under no socket's id.
+        context = contextvars.copy_context()
+        context.run(SOCKET_ID.set, None)
+        task = asyncio.get_running_loop().create_task(work, context=context)
         # The loop keeps only weak references to tasks: hold them so none is collected mid-run.
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

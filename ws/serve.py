@@ -1,35 +1,112 @@
-"""Daphne's own command line, with one autobahn protocol option changed and a graceful drain on
-SIGTERM (ws/start runs this).
+"""Daphne's own command line, with its WebSocket protocol adjusted (ws/start runs this), a
+graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as JSON
+(ws/access.py).
 
-autobahn fails a connection by dropping TCP unless told otherwise, so a client that sends a
-frame over the cap would see an abnormal 1006 and no reason. With failByDrop off it gets a
-close frame with 1009 (message too big) first; ping timeouts close cleanly the same way.
-
-On SIGTERM, Twisted stops the reactor and Daphne cancels every consumer at once: their sockets
-would drop with no close frame (1006) and their disconnect() would not finish. DrainingServer
-first stops listening and closes every socket with 1012, spread over WS_DRAIN_SECONDS, and
-waits for their disconnect() (ws/drain.py); Daphne then cancels whatever is left.
+- Clean failures: autobahn fails a connection by dropping TCP unless told otherwise, so a
+  client that sends a frame over the cap would see an abnormal 1006 and no reason. With
+  failByDrop off it gets a close frame with 1009 (message too big) first; ping timeouts close
+  cleanly the same way.
+- A bounded send backlog: Twisted never blocks a write, it buffers it, and Daphne counts any
+  incoming frame as a sign of life. So a peer that sends but never reads would make its
+  worker buffer every answer and broadcast for it, for ever (django/daphne#170). Every frame
+  the application sends, of any kind, passes `BoundedWebSocketProtocol.serverSend`, which
+  keeps the account of shared/backlog.py: bytes sent, probes (pings) sent after them, and
+  what the pongs prove was read. Over the bound the socket is closed with 4009 and every
+  later frame for it is dropped. A peer that does not read will not read the close frame
+  either: autobahn drops the connection when the closing handshake is not answered within
+  CLOSE_GRACE_SECONDS.
+- A graceful drain: on SIGTERM, Twisted stops the reactor and Daphne cancels every consumer at
+  once: their sockets would drop with no close frame (1006) and their disconnect() would not
+  finish. DrainingServer first stops listening and closes every socket with 1012, spread over
+  WS_DRAIN_SECONDS, and waits for their disconnect() (ws/drain.py); Daphne then cancels
+  whatever is left.
 """
 
 import asyncio
 import logging
+import os
+import struct
+import time
 
-from daphne import server
+from daphne import cli, server
 from daphne.cli import CommandLineInterface
-from daphne.ws_protocol import WebSocketFactory
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from django.conf import settings
 from twisted.internet import defer
+
+from shared.backlog import SendBacklog
+from shared.protocol import CLOSE_TOO_SLOW
+from ws.access import LoggedAccess
+from ws.drain import drain
 
 log = logging.getLogger(__name__)
 
+# How long a socket closed for slowness gets to answer the close before its connection is
+# dropped (autobahn's closeHandshakeTimeout, set explicitly so it cannot drift to "never").
+CLOSE_GRACE_SECONDS = 1.0
 
-class CleanClosingWebSocketFactory(WebSocketFactory):
+# A probe's ping payload: this prefix, then its marker (8 bytes, big-endian).
+PROBE_PREFIX = b"backlog:"
+
+
+class BoundedWebSocketProtocol(WebSocketProtocol):
+    """Daphne's protocol, closing a socket whose peer does not read (module doc)."""
+
+    closed_too_slow = False
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.backlog = SendBacklog(settings.WS_SEND_BACKLOG_BYTES, settings.WS_SEND_BACKLOG_SECONDS)
+
+    def serverSend(self, content, binary=False):
+        """Every application frame comes here (Daphne's handle_reply): write it, or drop it and
+        close the socket when the peer owes too much already."""
+        if self.closed_too_slow:
+            return  # closing: the application's frames have nowhere to go
+        if self.state == self.STATE_CONNECTING:
+            self.serverAccept()
+        data = content if binary else content.encode("utf8")
+        now = time.monotonic()
+        if self.state == self.STATE_OPEN and not self.backlog.allows(now, len(data)):
+            self.close_too_slow(now)
+            return
+        self.sendMessage(data, binary)
+        marker = self.backlog.sent(len(data), now)
+        if marker is not None:
+            self.sendPing(PROBE_PREFIX + struct.pack(">Q", marker))
+
+    def onPong(self, payload):
+        if payload.startswith(PROBE_PREFIX) and len(payload) == len(PROBE_PREFIX) + 8:
+            self.backlog.answered(struct.unpack(">Q", payload[len(PROBE_PREFIX) :])[0])
+
+    def check_timeouts(self):
+        """Daphne calls this every 2 s: also catch a peer that no new frame comes to test."""
+        super().check_timeouts()
+        now = time.monotonic()
+        if self.state == self.STATE_OPEN and not self.closed_too_slow and not self.backlog.allows(now):
+            self.close_too_slow(now)
+
+    def close_too_slow(self, now: float) -> None:
+        self.closed_too_slow = True
+        log.info(
+            "closing a WebSocket whose peer does not read (%s): owes %d bytes, probe unanswered for %.1f s",
+            self.client_addr,
+            self.backlog.owed,
+            self.backlog.age(now),
+        )
+        self.sendClose(code=CLOSE_TOO_SLOW)
+
+
+class AppWebSocketFactory(WebSocketFactory):
+    protocol = BoundedWebSocketProtocol
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.setProtocolOptions(failByDrop=False)
+        self.setProtocolOptions(failByDrop=False, closeHandshakeTimeout=CLOSE_GRACE_SECONDS)
 
 
 # Daphne builds its factory from this module-level name in Server.run().
-server.WebSocketFactory = CleanClosingWebSocketFactory
+server.WebSocketFactory = AppWebSocketFactory
 
 
 class DrainingServer(server.Server):
@@ -52,17 +129,15 @@ class DrainingServer(server.Server):
         return drained
 
     async def drain(self) -> None:
-        # Settings are configured by now: the ASGI application imported them at start.
-        from django.conf import settings
-
-        from ws.drain import drain
-
         for port in self.ports:
             port.stopListening()  # new sockets go to another worker; a unix socket file is removed
         await drain(self.connections, settings.WS_DRAIN_SECONDS)
 
 
 CommandLineInterface.server_class = DrainingServer
+# LOG_FORMAT=json: access lines go through logging as JSON too (ws/access.py), not raw to stdout.
+if os.environ.get("LOG_FORMAT") == "json":
+    cli.AccessLogGenerator = LoggedAccess
 
 if __name__ == "__main__":
     CommandLineInterface.entrypoint()

@@ -67,6 +67,11 @@ class Stack:
     def ws_socket(self, worker: int) -> Path:
         return self.run_dir / f"ws-{worker}.sock"
 
+    @property
+    def metrics_dir(self) -> Path:
+        """Prometheus multiprocess files of every process of this stack (shared/metrics.py)."""
+        return self.run_dir / "metrics"
+
     def log(self, program: str) -> Path:
         return self.run_dir / "logs" / f"{program}.log"
 
@@ -81,6 +86,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "shared.settings",
             "PYTHONUNBUFFERED": "1",
             "REDIS_URL": self.effective_redis_url,
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             STACK_MARKER: str(self.run_dir),
             **self.env,
         }
@@ -94,6 +100,9 @@ class Stack:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.glob("*.sock"):
             stale.unlink()
+        # A previous run's metrics would add to this one's.
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir()
         values = self._template_values()
         (self.run_dir / "nginx.conf").write_text(render(NGINX_TEMPLATE.read_text(), values))
         (self.run_dir / "supervisord.conf").write_text(render(SUPERVISORD_TEMPLATE.read_text(), values))
@@ -116,6 +125,8 @@ class Stack:
             # (during a rolling restart that would leave no worker to go to: 502s).
             "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
+            # nginx's access lines follow the app's LOG_FORMAT (text or json).
+            "NGINX_LOG_FORMAT": env.get("LOG_FORMAT") or "text",
         }
 
     def _manage(self, *args: str) -> None:

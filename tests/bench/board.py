@@ -1,7 +1,7 @@
 """Public board under load: N clients at 1 ping + 1 delay report a second, against the minimal
 echo consumer at the same N on the same stack; then the app on the other channel layer.
 
-Targets (DESIGN §6): p99 within 2x of echo at N = 400 and 1000; bytes per client-second flat
+Targets (docs/benchmarks.md): p99 within 2x of echo at N = 400 and 1000; bytes per client-second flat
 once N > 200; server CPU per client-second roughly constant; every client of a storm gets in.
 """
 

@@ -6,7 +6,7 @@ members take turns sending, one message in flight at a time. All members are cli
 process, so the last member's arrival also includes the client's own time to read 500 frames:
 the figures are an upper bound on what the members would see.
 
-Target: every member within DESIGN's "within a second" for a cross-worker event, at p99.
+Target: every member within a second of the send for a cross-worker event, at p99.
 """
 
 import asyncio

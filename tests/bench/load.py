@@ -57,7 +57,7 @@ class Client:
                 if self.window.holds(time.monotonic()):
                     self.received_bytes += len(data)
                 if data.startswith(ANSWER_PREFIXES) and self.pending is not None and not self.pending.done():
-                    self.pending.set_result(time.perf_counter_ns())
+                    self.pending.set_result((time.perf_counter_ns(), data))
         except websockets.ConnectionClosed:
             pass
 
@@ -78,14 +78,17 @@ class Client:
         await self.socket.send(f'{{"type":"ping","seq":{seq},"sent_at":{time.time() * 1000:.1f}}}')
         try:
             async with asyncio.timeout(PONG_TIMEOUT):
-                answered = await self.pending
+                answered, pong = await self.pending
         except TimeoutError:
             self.lost += self.window.holds(time.monotonic())
             return
         rtt_ms = (answered - sent) / 1e6
         if self.window.holds(time.monotonic()):
             self.rtts_ms.append(rtt_ms)
-        await self.socket.send(json.dumps({"type": "delay", "delay_ms": round(min(rtt_ms, 60000), 3)}))
+        # The board counts a report only on the pong it answers (echo ignores the fields).
+        token = json.loads(pong).get("token", "")
+        report = {"type": "delay", "delay_ms": round(min(rtt_ms, 60000), 3), "seq": seq, "token": token}
+        await self.socket.send(json.dumps(report))
 
 
 @dataclass

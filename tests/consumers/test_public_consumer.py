@@ -1,6 +1,7 @@
 """`/ws/public/` through the whole ASGI app, with a real redis-server behind the board."""
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -28,6 +29,36 @@ async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
             frame = await client.receive_json_from(timeout=timeout)
             if frame["type"] == kind:
                 return frame
+
+
+SEQS = itertools.count(1)
+WARMED: set = set()
+
+
+async def pong_for(client, warm: bool = True) -> dict:
+    """Ping and return the pong (on /ws/public/ it carries the token a report needs). As a page
+    does, the socket's first pong is taken as a warm-up and not reported, unless warm=False."""
+    if warm and client not in WARMED:
+        WARMED.add(client)
+        await pong_for(client, warm=False)
+    seq = next(SEQS)
+    await client.send_json_to({"type": "ping", "seq": seq})
+    async with asyncio.timeout(5):
+        while (pong := await next_of(client, "pong"))["seq"] != seq:
+            pass
+    return pong
+
+
+async def report(client, claimed_ms: float, pause: float = 0.0, warm: bool = True) -> dict:
+    """Ping, wait `pause` seconds after the pong, report `claimed_ms` on it; the `delays` answer."""
+    pong = await pong_for(client, warm)
+    await asyncio.sleep(pause)
+    await client.send_json_to({"type": "delay", "delay_ms": claimed_ms, "seq": pong["seq"], "token": pong["token"]})
+    return await next_of(client, "delays")
+
+
+def own_row(answer: dict, welcome: dict) -> dict:
+    return next(row for row in answer["clients"] if row["id"] == welcome["you"]["id"])
 
 
 async def announced(watcher, client_id: str) -> None:
@@ -62,15 +93,54 @@ async def test_a_second_client_sees_the_first_and_the_first_hears_it_join(live_r
 
 
 async def test_a_delay_report_is_answered_with_the_board_including_the_own_fresh_row(live_redis):
-    """The `delays` answer carries the reporter's new figures, the total and the summary."""
+    """The `delays` answer carries the reporter's new figures (the server's timing of each report,
+    here at least the pause between pong and report; the claim beside it), total and summary."""
     client, welcome = await join()
     for delay in (10, 30, 20):
-        await client.send_json_to({"type": "delay", "delay_ms": delay})
-        answer = await next_of(client, "delays")
-    own = next(row for row in answer["clients"] if row["id"] == welcome["you"]["id"])
-    assert (own["delay_ms"], own["median_ms"], own["jitter_ms"]) == (20, 20, 15)
+        answer = await report(client, delay, pause=delay / 1000)
+    own = own_row(answer, welcome)
+    assert 20 <= own["delay_ms"] < 20 + 100
+    assert 20 <= own["median_ms"] <= own["delay_ms"] + 10
+    assert own["jitter_ms"] >= 9
+    assert (own["claimed_ms"], own["suspect"]) == (20, False)
     assert answer["total"] == 1
     assert sum(answer["histogram"]["counts"]) == answer["summary"]["count"]
+    await client.disconnect()
+
+
+async def test_each_answer_counts_the_report_it_answers(live_redis):
+    """Alone on the board, every answer's summary and histogram are that very report: never
+    the one before (the snapshot is up to 0.5 s old; the sender's own delay is patched in)."""
+    client, welcome = await join()
+    for delay in (7.5, 3.25, 11.0):
+        answer = await report(client, delay, pause=delay / 1000)
+        own = own_row(answer, welcome)
+        summary = answer["summary"]
+        assert own["claimed_ms"] == round(delay, 1)
+        assert own["delay_ms"] >= delay  # the server's own timing, from pong to report
+        assert summary["count"] == 1
+        assert summary["min_ms"] == summary["median_ms"] == summary["p95_ms"] == summary["max_ms"] == own["delay_ms"]
+        edges, counts = answer["histogram"]["edges_ms"], answer["histogram"]["counts"]
+        uppers = [*edges[1:], 1e9]
+        assert counts == [int(low <= own["delay_ms"] < high) for low, high in zip(edges, uppers, strict=True)]
+    await client.disconnect()
+
+
+async def test_a_report_on_the_sockets_first_pong_is_a_warm_up_shown_but_not_counted(live_redis):
+    """The first round trip of a socket is shown as its current delay but counted in neither its
+    median and jitter nor everyone's summary and histogram; the next report is."""
+    client, welcome = await join()
+    first = await report(client, 9.0, pause=0.03, warm=False)
+    own = own_row(first, welcome)
+    assert own["delay_ms"] >= 30
+    assert (own["median_ms"], own["claimed_ms"]) == (None, None)
+    assert first["summary"]["count"] == 0
+    assert sum(first["histogram"]["counts"]) == 0
+    second = await report(client, 2.0, warm=False)
+    own = own_row(second, welcome)
+    assert own["median_ms"] == own["delay_ms"] < 30
+    assert second["summary"]["count"] == 1
+    assert second["summary"]["median_ms"] == own["delay_ms"]
     await client.disconnect()
 
 
@@ -78,18 +148,17 @@ async def test_others_see_a_report_in_their_next_answer(live_redis):
     """A report reaches Redis within a tick and the next snapshot; others see it in theirs."""
     first, _ = await join()
     second, second_welcome = await join()
-    await second.send_json_to({"type": "delay", "delay_ms": 42.5})
-    await next_of(second, "delays")
+    sent = own_row(await report(second, 42.5, pause=0.05), second_welcome)
     for _ in range(30):
-        await first.send_json_to({"type": "delay", "delay_ms": 1})
-        answer = await next_of(first, "delays")
+        answer = await report(first, 1)
         rows = {row["id"]: row for row in answer["clients"]}
-        if rows[second_welcome["you"]["id"]]["delay_ms"] == 42.5:
+        if rows[second_welcome["you"]["id"]]["claimed_ms"] == 42.5:
             break
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the other client's report never showed")
-    assert answer["summary"]["max_ms"] == 42.5
+    assert rows[second_welcome["you"]["id"]] == sent
+    assert answer["summary"]["max_ms"] == sent["delay_ms"]
     await first.disconnect()
     await second.disconnect()
 
@@ -138,19 +207,33 @@ async def test_a_leave_is_broadcast_to_the_others(live_redis):
         {"type": "delay", "delay_ms": -1},
         {"type": "delay", "delay_ms": 60001},
         {"type": "delay"},
+        {"type": "delay", "delay_ms": 5},
+        {"type": "delay", "delay_ms": 5, "seq": 1},
+        {"type": "delay", "delay_ms": 5, "seq": 1, "token": 7},
+        {"type": "delay", "delay_ms": 5, "seq": 999999, "token": "never-sent"},
         {"type": "rename", "name": ""},
         {"type": "rename", "name": "x" * 33},
     ],
-    ids=["negative", "over_a_minute", "missing", "empty_name", "long_name"],
+    ids=[
+        "negative",
+        "over_a_minute",
+        "missing",
+        "no_seq",
+        "no_token",
+        "token_not_a_string",
+        "unknown_pong",
+        "empty_name",
+        "long_name",
+    ],
 )
 async def test_a_bad_report_or_rename_is_refused_and_changes_nothing(live_redis, frame):
     """bad_message, the socket stays, and the board is as before (no ghost row, no new name)."""
     client, welcome = await join()
     await client.send_json_to(frame)
     assert (await next_of(client, "error"))["code"] == "bad_message"
-    await client.send_json_to({"type": "delay", "delay_ms": 5})
-    answer = await next_of(client, "delays")
+    answer = await report(client, 5)
     assert answer["total"] == 1
+    assert answer["summary"]["count"] == 1
     assert answer["clients"][0]["name"] == welcome["you"]["name"]
     await client.disconnect()
 
@@ -164,13 +247,11 @@ async def test_a_client_whose_worker_died_expires_and_its_leave_is_announced(liv
     assert welcome["total"] == 2
     leave = await next_of(client, "disconnect", timeout=5)
     assert leave["ids"] == ["ghost"]
-    await client.send_json_to({"type": "delay", "delay_ms": 5})
     for _ in range(20):
-        answer = await next_of(client, "delays")
+        answer = await report(client, 5)
         if answer["total"] == 1:
             break
         await asyncio.sleep(0.1)
-        await client.send_json_to({"type": "delay", "delay_ms": 5})
     assert answer["total"] == 1
     await client.disconnect()
 
@@ -186,8 +267,7 @@ async def test_pings_answer_and_a_client_joins_while_redis_is_down(live_redis):
         live_redis.start()
     # Within a heartbeat the client is written back; its next answers show it from Redis.
     for _ in range(50):
-        await client.send_json_to({"type": "delay", "delay_ms": 5})
-        answer = await next_of(client, "delays")
+        answer = await report(client, 5)
         if welcome["you"]["id"] in json.dumps(answer) and answer["summary"]["count"] == 1:
             break
         await asyncio.sleep(0.1)
@@ -240,6 +320,43 @@ async def test_frames_that_could_crash_a_worker_are_refused_and_the_board_keeps_
     await watcher.disconnect()
 
 
+async def test_a_report_is_refused_unless_it_answers_a_pong_this_socket_has_not_reported(live_redis):
+    """A wrong token, a reused pong, another socket's pong: bad_message, and the board keeps
+    only the one good report."""
+    client, welcome = await join()
+    other, _ = await join()
+    pong = await pong_for(client)
+    foreign = await pong_for(other)
+    bad = [
+        {"seq": pong["seq"], "token": pong["token"] + "x"},
+        {"seq": foreign["seq"], "token": foreign["token"]},
+    ]
+    for fields in bad:
+        await client.send_json_to({"type": "delay", "delay_ms": 5, **fields})
+        assert "no pong with seq" in (await next_of(client, "error"))["detail"]
+    good = {"type": "delay", "delay_ms": 5, "seq": pong["seq"], "token": pong["token"]}
+    await client.send_json_to(good)
+    answer = await next_of(client, "delays")
+    assert own_row(answer, welcome)["claimed_ms"] == 5
+    await client.send_json_to(good)  # the same pong twice
+    assert (await next_of(client, "error"))["code"] == "bad_message"
+    assert own_row(await report(client, 6), welcome)["claimed_ms"] == 6
+    await client.disconnect()
+    await other.disconnect()
+
+
+async def test_a_client_claiming_less_than_the_server_observed_shows_the_observed_delay_flagged(live_redis):
+    """A client that sits 40 ms on each pong and claims 0.01 ms: the board says >= 40, suspect."""
+    client, welcome = await join()
+    for _ in range(3):
+        answer = await report(client, 0.01, pause=0.04)
+    own = own_row(answer, welcome)
+    assert own["delay_ms"] >= 40
+    assert answer["summary"]["min_ms"] >= 40
+    assert (own["claimed_ms"], own["suspect"]) == (0.0, True)
+    await client.disconnect()
+
+
 class Sink:
     """Where a board client's frames go when the test drives the Board without a socket."""
 
@@ -279,10 +396,7 @@ async def test_a_delay_past_any_float_is_bad_message_and_the_socket_keeps_answer
     assert error["code"] == "bad_message"
     await client.send_to(text_data='{"type":"ping","seq":1,"sent_at":' + HUGE + "}")
     assert (await next_of(client, "error"))["code"] == "bad_message"
-    await client.send_json_to({"type": "ping", "seq": 7})
-    assert (await next_of(client, "pong"))["seq"] == 7
-    await client.send_json_to({"type": "delay", "delay_ms": 3})
-    assert (await next_of(client, "delays"))["type"] == "delays"
+    assert (await report(client, 3))["type"] == "delays"
     await client.disconnect()
 
 
@@ -294,23 +408,21 @@ async def test_a_handler_that_raises_gets_internal_error_and_the_board_goes_on(l
     real = Board.record_delay
     failures = []
 
-    def fails_once(self, client, delay_ms):
+    def fails_once(self, client, delay_ms, claimed_ms, warmup):
         if not failures:
             failures.append(delay_ms)
             raise RuntimeError("a bug in the board")
-        return real(self, client, delay_ms)
+        return real(self, client, delay_ms, claimed_ms, warmup)
 
     monkeypatch.setattr(Board, "record_delay", fails_once)
     watcher, _ = await join()
     client, welcome = await join()
     await announced(watcher, welcome["you"]["id"])
-    await client.send_json_to({"type": "delay", "delay_ms": 1})
+    pong = await pong_for(client)
+    await client.send_json_to({"type": "delay", "delay_ms": 1, "seq": pong["seq"], "token": pong["token"]})
     assert (await next_of(client, "error"))["code"] == "internal_error"
     assert any(r.exc_info and "a bug in the board" in str(r.exc_info[1]) for r in caplog.records)
-    await client.send_json_to({"type": "ping", "seq": 7})
-    assert (await next_of(client, "pong"))["seq"] == 7
-    await client.send_json_to({"type": "delay", "delay_ms": 2})
-    assert (await next_of(client, "delays"))["type"] == "delays"
+    assert (await report(client, 2))["type"] == "delays"
     await client.send_json_to({"type": "rename", "name": "still here"})
     assert (await next_of(watcher, "rename"))["name"] == "still here"
     await client.disconnect()

@@ -1,11 +1,15 @@
 """The per-process runtime against a real redis-server: two runtimes stand for two workers."""
 
 import asyncio
+import os
+import signal
+import time
 
 import pytest
 from django.utils.module_loading import import_string
 
 from shared.layers import channel_layer_settings
+from ws import runtime as runtime_module
 from ws.runtime import Runtime
 
 
@@ -86,3 +90,94 @@ async def test_a_failing_job_is_retried_and_does_not_stop_the_runtime(redis_serv
     runtime.every(0.05, "flaky", flaky)
     await until(lambda: len(calls) >= 3)
     await runtime.stop()
+
+
+# ---------------------------------------------------------------- publishing past a hung Redis
+
+
+async def test_a_hung_redis_delays_no_local_follower_and_no_frame_arrives_twice(two_workers, redis_server):
+    """Redis stopped (SIGSTOP): publish returns at once and the local follower has the frame;
+    the other worker gets it once Redis answers again; nobody gets it twice."""
+    first, second = two_workers
+    here, there = FakeSocket(), FakeSocket()
+    await first.follow("board", here)
+    await second.follow("board", there)
+    await until(lambda: first.channel and second.channel)
+    await asyncio.sleep(0.2)
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        await first.publish("board", "one")
+        await first.publish("board", "two")
+        assert time.monotonic() - started < 0.1
+        assert here.frames == ["one", "two"]
+        await asyncio.sleep(1.0)
+        assert there.frames == []
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    await until(lambda: len(there.frames) == 2)
+    await asyncio.sleep(0.3)  # room for a duplicate
+    assert here.frames == there.frames == ["one", "two"]
+
+
+class StuckLayer:
+    """A channel layer whose group_send never returns (a hung Redis), counting what it got."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    async def new_channel(self):
+        return "stuck!1"
+
+    async def group_add(self, group, channel):
+        pass
+
+    async def receive(self, channel):
+        await asyncio.Event().wait()
+
+    async def group_send(self, group, message):
+        self.sent.append(message)
+        await asyncio.Event().wait()
+
+
+async def test_frames_waiting_for_redis_are_bounded_and_the_oldest_go_first(caplog, monkeypatch):
+    monkeypatch.setattr(runtime_module, "PUBLISH_QUEUE_FRAMES", 10)
+    layer = StuckLayer()
+    runtime = Runtime(layer)
+    follower = FakeSocket()
+    await runtime.follow("board", follower)
+    await runtime.publish("board", "frame 0")
+    await asyncio.sleep(0.05)  # the sender takes it, and hangs
+    for n in range(1, 25):
+        await runtime.publish("board", f"frame {n}")
+    await asyncio.sleep(0.05)
+    try:
+        assert follower.frames == [f"frame {n}" for n in range(25)]  # local delivery loses nothing
+        assert [m["text"] for m in layer.sent] == ["frame 0"]  # the sender waits on the first
+        assert [text for _, text in runtime._outbox] == [f"frame {n}" for n in range(15, 25)]
+        assert sum("dropping the oldest" in r.message for r in caplog.records) == 1
+    finally:
+        await runtime.stop()
+
+
+async def test_frames_refused_while_redis_is_down_are_sent_when_it_returns(redis_server, monkeypatch):
+    """Connection refused means the frame never left: it is tried again, in order."""
+    monkeypatch.setattr(runtime_module, "PUBLISH_RETRY_SECONDS", 0.05)
+    runtime = Runtime(layer_for(redis_server.url, "redis"))
+    refusals = iter([ConnectionError("refused")] * 3)
+    sent = []
+
+    async def group_send(group, message):
+        error = next(refusals, None)
+        if error is not None:
+            raise error
+        sent.append(message["text"])
+
+    monkeypatch.setattr(runtime.layer, "group_send", group_send)
+    try:
+        await runtime.publish("board", "a")
+        await runtime.publish("board", "b")
+        await until(lambda: len(sent) == 2)
+        assert sent == ["a", "b"]
+    finally:
+        await runtime.stop()

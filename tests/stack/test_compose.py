@@ -9,6 +9,7 @@ import configparser
 import getpass
 import os
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
@@ -134,7 +135,7 @@ def test_compose_refuses_to_render_without_secret_key(empty_env_file: Path) -> N
 
 
 def test_compose_defines_every_service_of_the_design(services: dict[str, dict[str, Any]]) -> None:
-    """redis, postgres, migrate, web, ws and nginx are all there (DESIGN.md §1)."""
+    """redis, postgres, migrate, web, ws and nginx are all there, as in the local stack."""
     assert {"redis", "postgres", "migrate", "web", "ws", "nginx"} <= services.keys()
 
 
@@ -158,10 +159,18 @@ def test_one_shot_service_runs_once(services: dict[str, dict[str, Any]], name: s
 def test_app_health_check_calls_healthz_on_its_own_port(
     services: dict[str, dict[str, Any]], name: str, port: int
 ) -> None:
-    """Gunicorn and Daphne are each asked for /healthz where they listen, with python (slim has no curl)."""
-    probe = _health_probe(services[name])
-    assert probe.startswith("CMD python ")
-    assert f"http://127.0.0.1:{port}/healthz" in probe
+    """Gunicorn and Daphne are each asked for /healthz where they listen, with python (slim has
+    no curl); shared.healthz calls http://127.0.0.1:<port>/healthz (tests/unit/test_healthz.py)."""
+    assert services[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "shared.healthz", str(port)]
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_health_check_is_an_argument_list_without_spaces(services: dict[str, dict[str, Any]], name: str) -> None:
+    """CMD and arguments with no whitespace in any of them: podman's Docker-compatible API splits
+    a check's arguments at spaces, which broke `python -c "<code>"` (the check never passed)."""
+    test = services[name]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    assert [argument for argument in test[1:] if re.search(r"\s", argument)] == []
 
 
 def test_migrate_runs_migrations_once_redis_and_postgres_are_healthy(services: dict[str, dict[str, Any]]) -> None:
@@ -393,3 +402,31 @@ def test_build_context_leaves_out_local_state_and_secrets() -> None:
     """The virtualenv, run directories, git history and .env never reach the image."""
     ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
     assert {".venv", ".run", ".git", ".env"} <= ignored
+
+
+def test_image_user_and_group_share_one_named_id() -> None:
+    """USER uid:gid names ids the image creates: the group with its own --gid first, then the user
+    in it. (`useradd --user-group` gave the group the next free system gid, 999, so 10001:10001
+    ran with a gid no group had.)"""
+    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")]
+    dockerfile = "\n".join(lines).replace("\\\n", " ")
+    uid, gid = _dockerfile_instructions("USER")[-1].split(":")
+    groupadd = re.search(r"groupadd\b[^&]*--gid (\d+) (\w+)", dockerfile)
+    useradd = re.search(r"useradd\b[^&]*--uid (\d+) --gid (\w+)\b", dockerfile)
+    assert groupadd, "the Dockerfile must create the group with its own --gid"
+    assert useradd, "the Dockerfile must create the user with --uid and --gid"
+    assert (groupadd[1], groupadd[2]) == (gid, useradd[2])
+    assert useradd[1] == uid
+    assert "--user-group" not in dockerfile
+    assert dockerfile.index("groupadd") < dockerfile.index("useradd")
+
+
+def test_gunicorn_runs_without_a_control_socket() -> None:
+    """The image's user has no home (/nonexistent), where Gunicorn puts its control socket by
+    default: every start logged "Control server error: Permission denied". The setting is one
+    this Gunicorn knows (an unknown name in a config file would be ignored)."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    config = runpy.run_path(str(REPO / "web" / "gunicorn.conf.py"))
+    assert config["control_socket_disable"] is True
+    assert "control_socket_disable" in {setting.name for setting in KNOWN_SETTINGS}

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from shared.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
+from tests.delayproxy import DelayProxy
 from tests.wsclient import connect, receive, request
 
 pytestmark = pytest.mark.stack
@@ -42,11 +43,24 @@ def handshakes(stack) -> dict[int, int]:
     return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
 
 
-async def join(stack):
-    socket = await connect(stack.ws_url, "/ws/public/")
+SEQ = iter(range(1, 10**9))
+
+
+async def join(stack, ws_url: str | None = None):
+    """Join and take the socket's first pong as a warm-up (not reported, as a page does)."""
+    socket = await connect(ws_url or stack.ws_url, "/ws/public/")
     welcome = await receive(socket)
     assert welcome["type"] == "welcome"
+    await pong_for(socket)
     return socket, welcome
+
+
+async def pong_for(socket) -> dict:
+    seq = next(SEQ)
+    await socket.send(json.dumps({"type": "ping", "seq": seq}))
+    while (pong := await next_of(socket, "pong"))["seq"] != seq:
+        pass
+    return pong
 
 
 async def next_of(socket, kind: str, timeout: float = 5.0) -> dict:
@@ -76,7 +90,9 @@ async def departure_of(socket, client_id: str, timeout: float = 5.0) -> dict:
 
 
 async def board_answer(socket, delay: float = 1.0) -> dict:
-    await socket.send(json.dumps({"type": "delay", "delay_ms": delay}))
+    """Ping, and report `delay` as the claim on its pong at once; the `delays` answer."""
+    pong = await pong_for(socket)
+    await socket.send(json.dumps({"type": "delay", "delay_ms": delay, "seq": pong["seq"], "token": pong["token"]}))
     return await next_of(socket, "delays")
 
 
@@ -115,7 +131,7 @@ async def test_clients_on_different_workers_see_each_others_join_report_and_leav
     await announcement_of(first, other["id"], timeout=1.0)
     assert time.monotonic() - started < 1.0
     await board_answer(second, 42.0)
-    answer = await until_board(first, lambda a: any(r["delay_ms"] == 42.0 for r in a["clients"]))
+    answer = await until_board(first, lambda a: any(r["claimed_ms"] == 42.0 for r in a["clients"]))
     assert {row["id"] for row in answer["clients"]} >= {me["id"], other["id"]}
     await second.close()
     started = time.monotonic()
@@ -181,3 +197,28 @@ async def test_a_killed_workers_clients_reconnect_and_its_rows_expire(board_stac
     await reconnected.close()
     await watcher.close()
     board_stack.wait_until_ready(30)
+
+
+async def test_a_client_20_ms_away_claiming_0_01_ms_shows_its_real_delay_everywhere(board_stack):
+    """Behind a proxy adding 10 ms each way to nginx, a client that claims 0.01 ms shows the
+    server's own timing (>= 15 ms) in its answers and in /api/public/, its claim beside it, flagged."""
+    with DelayProxy(board_stack.port, delay_s=0.010) as proxy:
+        socket, welcome = await join(board_stack, f"ws://127.0.0.1:{proxy.port}")
+        for _ in range(3):
+            answer = await board_answer(socket, 0.01)
+        me = welcome["you"]["id"]
+        own = next(row for row in answer["clients"] if row["id"] == me)
+        assert own["delay_ms"] >= 15
+        assert own["median_ms"] >= 15
+        assert answer["summary"]["min_ms"] >= 15
+        assert (own["claimed_ms"], own["suspect"]) == (0.0, True)
+        for _ in range(50):  # the row reaches Redis on the worker's next tick
+            api = json.loads(await get(board_stack.url + "/api/public/"))
+            row = next((row for row in api["clients"] if row["id"] == me), None)
+            if row is not None and row["claimed_ms"] == 0.0:
+                break
+            await asyncio.sleep(0.1)
+        assert row["delay_ms"] >= 15
+        assert row["suspect"] is True
+        assert api["summary"]["min_ms"] >= 15
+        await socket.close()

@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from shared.board import MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
+from shared.board import HISTOGRAM_EDGES_MS, MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
 from shared.stats import percentile
 
 
@@ -167,6 +167,112 @@ async def test_only_the_first_remover_is_told_it_removed_the_client(stores):
     assert await second.remove("c0001") is False
 
 
+def brute_figures(delays: list[float]) -> dict:
+    """What the summary and histogram of these delays are, by shared/stats' definitions."""
+    ordered = sorted(delays)
+    edges = HISTOGRAM_EDGES_MS
+    uppers = [*edges[1:], float("inf")]
+    return {
+        "count": len(ordered),
+        "min_ms": ordered[0],
+        "median_ms": round(percentile(ordered, 50), 1),
+        "p95_ms": round(percentile(ordered, 95), 1),
+        "max_ms": ordered[-1],
+        "counts": [sum(lo <= d < hi for d in ordered) for lo, hi in zip(edges, uppers, strict=True)],
+    }
+
+
+def answer_figures(snapshot, own: ClientDelays) -> dict:
+    answer = json.loads(snapshot.delays_frame(own))
+    return {**answer["summary"], "counts": answer["histogram"]["counts"]}
+
+
+async def test_an_answer_counts_the_report_it_answers_alone_on_the_board(stores):
+    """Alone: min = median = p95 = max = the report, whatever the snapshot held before."""
+    me = client(1)
+    snapshot = await board_of(stores[0], [me])
+    for value in (7.5, 3.25, 11.0):
+        me.record(value)
+        figures = answer_figures(snapshot, me)
+        shown = me.row()["delay_ms"]
+        assert figures["count"] == 1
+        assert figures["min_ms"] == figures["median_ms"] == figures["p95_ms"] == figures["max_ms"] == shown
+        assert sum(figures["counts"]) == 1
+
+
+@pytest.mark.parametrize("exact_up_to", [1000, 5], ids=["everyone_read", "rank_windows"])
+async def test_an_answer_counts_the_senders_new_delay_in_place_of_its_old(stores, monkeypatch, exact_up_to):
+    """Whatever the sender's old and new place in the order (fastest, slowest, the median,
+    new on the board), the answer's figures equal those of the board with the new delay."""
+    monkeypatch.setattr("shared.board.EXACT_FIGURES_UP_TO", exact_up_to)
+    rng = random.Random(11)
+    values = rng.sample(range(1, 9000), 80)
+    everyone = [client(n, v / 10) for n, v in enumerate(values)] + [client(80)]
+    snapshot = await board_of(stores[0], everyone)
+    assert snapshot.holds_everyone is (exact_up_to == 1000)
+    for sender, new in [(0, 0.05), (1, 950.0), (2, 3.3), (80, 42.4), (3, values[3] / 10), (4, 1e4)]:
+        own = everyone[sender]
+        before = own.row()["delay_ms"]
+        own.record(new)
+        board = [c.row()["delay_ms"] for c in everyone if c.recent]
+        assert answer_figures(snapshot, own) == brute_figures(board), (sender, new)
+        own.recent.clear()
+        if before is not None:
+            own.record(before)
+
+
+async def test_an_answer_is_exact_with_equal_delays_on_the_board(stores):
+    """Ties: the sender's old value equals others'; the patch still removes exactly one."""
+    everyone = [client(n, 5.0) for n in range(6)] + [client(6, 9.0)]
+    snapshot = await board_of(stores[0], everyone)
+    everyone[2].record(1.0)
+    assert answer_figures(snapshot, everyone[2]) == brute_figures([5.0] * 5 + [1.0, 9.0])
+
+
+def test_rank_windows_patch_like_a_sort_at_every_place():
+    """RankWindow.patched, on stretches of a sorted board, gives the stretch of the patched board."""
+    from shared.board import RankWindow
+
+    rng = random.Random(3)
+    for _ in range(300):
+        board = {f"c{i}": float(rng.randrange(0, 40)) for i in range(rng.randrange(1, 30))}
+        order = sorted(board.items(), key=lambda item: (item[1], item[0]))
+        own, old = rng.choice([*order, ("new", None)])
+        new = float(rng.randrange(0, 40)) + 0.5
+        after = sorted([v for i, v in order if i != own] + [new])
+        low = rng.randrange(0, len(order))
+        high = rng.randrange(low, len(order))
+        part = order[low : high + 1]
+        window = RankWindow(start=low, values=tuple(v for _, v in part), ids=dict(part))
+        start, patched = window.patched(len(order), own, old, new)
+        assert patched == after[start : start + len(patched)], (order, own, new, low, high)
+        assert len(patched) >= len(part) - 1
+
+
+def test_a_warm_up_report_is_shown_until_the_first_counted_one_and_counted_nowhere():
+    """The row's current delay is the warm-up's; median, jitter, claim and the board's value wait."""
+    delays = client(1)
+    delays.record(80.0, 3.0, warmup=True)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["claimed_ms"], delays.board_ms()) == (80.0, None, None, None)
+    delays.record(2.0, 2.1)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["claimed_ms"], delays.board_ms()) == (2.0, 2.0, 2.1, 2.0)
+
+
+def test_a_row_keeps_the_claim_beside_the_observed_delay_and_flags_a_wide_gap():
+    """delay_ms, median and jitter are the server's timings; claimed_ms the latest claim;
+    suspect compares the medians of both over the client's window."""
+    delays = client(1)
+    for observed, claimed in [(20.0, 19.0), (22.0, 0.01), (21.0, 20.5)]:
+        delays.record(observed, claimed)
+    row = delays.row()
+    assert (row["delay_ms"], row["median_ms"], row["claimed_ms"], row["suspect"]) == (21.0, 21.0, 20.5, False)
+    for _ in range(3):
+        delays.record(20.0, 0.01)
+    assert delays.row()["suspect"] is True
+
+
 async def test_every_frame_that_names_a_client_says_whether_it_is_a_guest(stores):
     """Rows, arrivals and the welcome carry `guest`: false only for a signed-in user's row."""
     member = ClientDelays(id="c0100", name="alice", connected_at=1100, guest=False)
@@ -181,3 +287,20 @@ async def test_every_frame_that_names_a_client_says_whether_it_is_a_guest(stores
     events.join(visitor.arrival())
     (connect,) = (json.loads(frame) for frame in events.frames())
     assert [(c["name"], c["guest"]) for c in connect["clients"]] == [("alice", False), ("n101", True)]
+
+
+async def test_past_1000_clients_a_snapshot_reads_rank_windows_and_answers_stay_exact(stores):
+    """1200 clients: windows around each figure's rank instead of everyone, same figures; a
+    sender's new delay is counted in place of the one its worker last wrote."""
+    rng = random.Random(5)
+    values = rng.sample(range(1, 50000), 1200)
+    everyone = [client(n, v / 10) for n, v in enumerate(values)]
+    snapshot = await board_of(stores[0], everyone)
+    assert not snapshot.holds_everyone
+    assert sum(len(w.values) for w in snapshot.windows) < 60
+    board = [c.row()["delay_ms"] for c in everyone]
+    assert {**snapshot.summary, "counts": snapshot.histogram["counts"]} == brute_figures(board)
+    sender = sorted(everyone, key=lambda c: c.row()["delay_ms"])[600]  # the median's neighbour
+    sender.record(0.2)
+    board = [c.row()["delay_ms"] for c in everyone]
+    assert answer_figures(snapshot, sender) == brute_figures(board)

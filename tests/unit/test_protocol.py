@@ -118,16 +118,32 @@ def refusal_on(accepts, frame) -> ProtocolError:
     return caught.value
 
 
+ON_PONG = {"seq": 4, "token": "k3Jd9aQx"}
+
+
 @pytest.mark.parametrize("delay", [0, 0.25, 60000])
 def test_a_delay_report_in_range_is_accepted(delay):
-    """0 to 60000 ms inclusive."""
-    assert parse_on(PUBLIC_ENDPOINT, {"type": "delay", "delay_ms": delay}) == Delay(delay_ms=delay)
+    """0 to 60000 ms inclusive, on the pong it answers."""
+    frame = {"type": "delay", "delay_ms": delay, **ON_PONG}
+    assert parse_on(PUBLIC_ENDPOINT, frame) == Delay(delay_ms=delay, seq=4, token="k3Jd9aQx")
 
 
 @pytest.mark.parametrize("delay", [None, -0.1, 60000.5, "12", True])
 def test_a_delay_report_out_of_range_or_of_the_wrong_type_is_bad_message(delay):
     """Missing, negative, over a minute or not a number."""
-    assert refusal_on(PUBLIC_ENDPOINT, {"type": "delay", "delay_ms": delay}).code == "bad_message"
+    assert refusal_on(PUBLIC_ENDPOINT, {"type": "delay", "delay_ms": delay, **ON_PONG}).code == "bad_message"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"seq": 4}, {"token": "k3Jd9aQx"}, {"seq": -1, "token": "a"}, {"seq": 4, "token": ""}, {"seq": 4, "token": 5}],
+    ids=["neither", "no_token", "no_seq", "negative_seq", "empty_token", "token_not_a_string"],
+)
+def test_a_delay_report_must_name_the_pong_it_answers(fields):
+    """seq and token are required: the board counts only delays the server timed itself."""
+    refusal = refusal_on(PUBLIC_ENDPOINT, {"type": "delay", "delay_ms": 5, **fields})
+    assert refusal.code == "bad_message"
+    assert "seq" in refusal.detail or "token" in refusal.detail
 
 
 def test_a_rename_is_trimmed():
@@ -174,7 +190,7 @@ def test_the_presence_endpoint_accepts_no_messages_and_says_so():
 
 @pytest.mark.parametrize("room", ["lobby", "a", "team-7_x", "z" * 64])
 def test_room_names_of_lowercase_ascii_digits_dash_and_underscore_are_valid(room):
-    """The room alphabet of DESIGN §4."""
+    """The room alphabet of docs/protocol.md: [a-z0-9_-]{1,64}."""
     assert is_valid_room(room)
 
 

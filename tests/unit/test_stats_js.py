@@ -93,3 +93,18 @@ def test_insertion_index_puts_a_value_after_its_equals():
     cases = [[[], 5], [[1, 2, 2, 3], 2], [[1, 2, 3], 0], [[1, 2, 3], 9], [[1, 1, 1], 1]]
     results = run_js("console.log(JSON.stringify(input.map(([a, v]) => stats.insertionIndex(a, v))));", cases)
     assert results == [0, 3, 0, 3, 3]
+
+
+def test_percentiles_wait_for_enough_samples_alike_in_js_and_python():
+    """p95 is shown from 20 samples, p99 from 100; other figures at once; the same in both."""
+    from shared.stats import MIN_SAMPLES, samples_needed
+
+    cases = [[count, figure] for count in (0, 1, 19, 20, 21, 99, 100, 250) for figure in ("p95", "p99", "median")]
+    body = "console.log(JSON.stringify([stats.MIN_SAMPLES, input.map(([n, f]) => stats.samplesNeeded(n, f))]));"
+    minimums, needed = run_js(body, cases)
+    assert minimums == MIN_SAMPLES == {"p95": 20, "p99": 100}
+    assert needed == [samples_needed(count, figure) for count, figure in cases]
+    assert dict(zip(map(tuple, cases), needed, strict=True))[(19, "p95")] == 1
+    assert dict(zip(map(tuple, cases), needed, strict=True))[(20, "p95")] == 0
+    assert dict(zip(map(tuple, cases), needed, strict=True))[(99, "p99")] == 1
+    assert dict(zip(map(tuple, cases), needed, strict=True))[(0, "median")] == 0

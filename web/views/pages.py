@@ -3,12 +3,13 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from shared.roundtrip import LOST_AFTER_MS
+
 # What the private page's client needs (web/static/js/private.js reads it via json_script).
 PRIVATE_PAGE_CONFIG = {
     "ws_path": "/ws/ping/",
-    # A pong later than this counts as lost: far above any real round trip, well under
-    # Daphne's 30 s ping timeout so a dead socket shows as lost pings first.
-    "lost_after_ms": 5000,
+    # A pong later than this counts as lost (shared/roundtrip.py says why 5 s).
+    "lost_after_ms": LOST_AFTER_MS,
     "intervals_ms": [250, 500, 1000, 2000, 5000],
     "default_interval_ms": 1000,
 }

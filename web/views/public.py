@@ -11,6 +11,7 @@ from shared.board import MAX_ROWS, Snapshot, read_snapshot
 from shared.identity import display_name
 from shared.protocol import DELAY_MAX_MS, NAME_MAX_CHARS
 from shared.redis import REDIS_DOWN, redis_client
+from shared.roundtrip import LOST_AFTER_MS
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def public(request: HttpRequest) -> HttpResponse:
         "board": snapshot,
         "max_rows": MAX_ROWS,
         "report_interval_ms": 1000,
+        "lost_after_ms": LOST_AFTER_MS,
         "name": display_name(request.user, request.session),
         "signed_in": request.user.is_authenticated,
         # The server's limits, for the page's own checks (never retyped in JS).

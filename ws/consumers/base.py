@@ -8,6 +8,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from shared import metrics
+from shared.logs import SOCKET_ID, new_socket_id
 from shared.protocol import (
     CLOSE_ABNORMAL,
     CLOSE_RATE_LIMITED,
@@ -39,6 +41,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     """
 
     accepts: frozenset[str] = frozenset()
+    # The `endpoint` label of this endpoint's metrics (shared/metrics.py).
+    endpoint = "unknown"
     # From the accepted handshake until the server closes the socket.
     is_open = False
     # This socket's presence connection id, if a signed-in user opened it.
@@ -47,8 +51,14 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     # Whether ws/sessions.py watches this socket's session; set once that session has ended.
     session_watched = False
     session_ended = False
+    # Whether ping_websockets_open counts this socket (from accept to release).
+    counted_open = False
 
     async def websocket_connect(self, message: dict) -> None:
+        # Every log line of this consumer's task carries the socket's id (shared/logs.py).
+        SOCKET_ID.set(new_socket_id())
+        self.frames_in = metrics.FRAMES_RECEIVED.labels(self.endpoint)
+        self.frames_out = metrics.FRAMES_SENT.labels(self.endpoint)
         self.flood_guard = FloodGuard(
             TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST), settings.WS_FLOOD_CLOSE_AFTER
         )
@@ -61,6 +71,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def accept(self, subprotocol: str | None = None, headers=None) -> None:
         await super().accept(subprotocol, headers)
         self.is_open = True
+        if not self.counted_open:
+            self.counted_open = True
+            metrics.WEBSOCKETS_OPEN.labels(self.endpoint).inc()
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self.is_open = False
@@ -85,6 +98,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         self.is_open = False
+        if self.counted_open:
+            metrics.WEBSOCKETS_OPEN.labels(self.endpoint).dec()
+            metrics.CLOSES.labels(self.endpoint, str(code)).inc()
         presence.untrack(self.presence_connection)
         self.presence_connection = None
         if self.session_watched:
@@ -115,6 +131,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.frames_in.inc()
         if not self.is_open:
             return  # frames already on their way when the server closed the socket
         verdict = self.flood_guard.judge()
@@ -149,5 +166,11 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         """Every endpoint that accepts pings answers them alike, at once, touching no store."""
         await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))
 
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        if text_data is not None or bytes_data is not None:
+            self.frames_out.inc()
+        await super().send(text_data, bytes_data, close)
+
     async def send_error(self, error: ProtocolError) -> None:
+        metrics.ERROR_FRAMES.labels(self.endpoint, error.code).inc()
         await self.send(text_data=error_frame(error.code, error.detail))

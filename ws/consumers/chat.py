@@ -10,7 +10,7 @@ from shared.chat import author_for, post_message
 from shared.identity import display_name, is_signed_in
 from shared.protocol import (
     CHAT_ENDPOINT,
-    CLOSE_SERVER_ERROR,
+    CLOSE_UNAVAILABLE,
     CLOSE_UNKNOWN_ROOM,
     ChatMessage,
     ChatMessageShape,
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 class ChatConsumer(ProtocolConsumer):
     accepts = CHAT_ENDPOINT
+    endpoint = "chat"
     # Broadcasts arrive through the process Runtime, not through a channel per socket.
     channel_layer_alias = None
     room: str | None = None  # set once the socket is seated in a valid room
@@ -73,4 +74,4 @@ class ChatConsumer(ProtocolConsumer):
 
     async def close_for_database(self) -> None:
         log.exception("chat: the database is unavailable; closing the socket so the client retries")
-        await self.close(code=CLOSE_SERVER_ERROR)
+        await self.close(code=CLOSE_UNAVAILABLE)

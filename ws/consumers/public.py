@@ -1,10 +1,12 @@
 """`/ws/public/`: the public board. Pings as on /ws/ping/; delay reports answered with the board."""
 
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
+from shared import metrics
 from shared.identity import (
     SESSION_NAME_KEY,
     display_name,
@@ -13,7 +15,8 @@ from shared.identity import (
     is_account_name,
     is_signed_in,
 )
-from shared.protocol import PUBLIC_ENDPOINT, Delay, ProtocolError, Rename
+from shared.protocol import PUBLIC_ENDPOINT, Delay, Ping, ProtocolError, Rename, pong_frame
+from shared.roundtrip import PongLedger
 from ws.board import Board, BoardClient
 from ws.consumers.base import ProtocolConsumer
 
@@ -22,11 +25,13 @@ log = logging.getLogger(__name__)
 
 class PublicConsumer(ProtocolConsumer):
     accepts = PUBLIC_ENDPOINT
+    endpoint = "public"
     # Broadcasts arrive through the process Runtime, not through a channel per socket.
     channel_layer_alias = None
     client: BoardClient | None = None
 
     async def connect(self) -> None:
+        self.pongs = PongLedger()
         await self.accept()
         self.board = Board.current()
         user, session = self.scope.get("user"), self.scope.get("session")
@@ -41,13 +46,22 @@ class PublicConsumer(ProtocolConsumer):
             log.warning("board: the database is unavailable; joining under a new guest name", exc_info=True)
             name = user.get_username() if is_signed_in(user) else guest_name()
         self.client = await self.board.join(self, name, guest=not is_signed_in(user))
+        metrics.BOARD_CLIENTS.inc()
 
     async def disconnect(self, code: int) -> None:
         if self.client is not None:
+            metrics.BOARD_CLIENTS.dec()
             await self.board.leave(self.client)
 
+    async def on_ping(self, ping: Ping) -> None:
+        """As on /ws/ping/, with a token and the time the pong left, to time the report on it."""
+        token = self.pongs.sent(ping.seq, time.perf_counter())
+        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000, token=token))
+
     async def on_delay(self, report: Delay) -> None:
-        await self.send(text_data=self.board.record_delay(self.client, report.delay_ms))
+        """The board counts the delay the server observed; the client's figure is its claim."""
+        trip = self.pongs.acknowledge(report.seq, report.token, time.perf_counter())
+        await self.send(text_data=self.board.record_delay(self.client, trip.observed_ms, report.delay_ms, trip.warmup))
 
     async def on_rename(self, rename: Rename) -> None:
         if is_signed_in(self.scope.get("user")):

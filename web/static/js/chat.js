@@ -112,7 +112,7 @@ function send() {
 }
 
 // The text sent last, until the room echoes it back: if the socket drops first (the server
-// could not store it and closed with 1011, or the network went), it goes back in the box.
+// could not store it and closed with 4503, or the network went), it goes back in the box.
 let unconfirmed = null;
 
 function restoreUnconfirmed() {

@@ -3,9 +3,9 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { oncePerFrame } from './frames.js';
-import { Pinger } from './pinger.js';
+import { Pinger, followVisibility } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
-import { SortedSamples, percentile } from './stats.js';
+import { SortedSamples, percentile, samplesNeeded } from './stats.js';
 
 const config = JSON.parse(document.getElementById('page-config').textContent);
 const byId = (id) => document.getElementById(id);
@@ -17,31 +17,67 @@ const CHART_HEIGHT = 260;
 
 // ---------------------------------------------------------------- what was measured
 
-const records = []; // every resolved ping in send order: {seq, sentAtMs, delayMs|null, status}
-const delays = new SortedSamples();
-let lostCount = 0;
+// Every resolved ping in send order: {seq, sentAtMs, delayMs|null, status}, status as in
+// pinger.js: 'ok' (counted), 'warmup' (shown, not counted), 'lost', 'discarded' (no delay).
+const records = [];
+const delays = new SortedSamples(); // the counted samples: status 'ok' only
+const tally = { lost: 0, discarded: 0, warmup: 0 };
 let lastRecord = null;
-let lastDelay = null; // the latest delay actually measured: a lost ping has none
+let lastDelay = null; // the latest delay actually measured (counted or warm-up)
 const chartTimes = []; // epoch seconds (uPlot's time unit) within the chart window
-const chartDelays = []; // null for a lost ping, which uPlot draws as a gap
+const chartDelays = []; // null for a lost or discarded ping or an outage: uPlot draws a gap
 
-function recordPing(ping, delayMs) {
-  const status = delayMs === null ? 'lost' : 'ok';
-  lastRecord = { seq: ping.seq, sentAtMs: ping.sentAtMs, delayMs, status };
+// Epoch ms on the pings' clock (pinger.js: timeOrigin + performance.now()), so outages and pings
+// sort together on the chart and in the downloads.
+const epochNow = () => performance.timeOrigin + performance.now();
+
+// Outages: from the first moment the socket is not open after having been open, to its reopening.
+const outages = []; // {startedAtMs, endedAtMs|null}
+let everOpen = false;
+let outageTicker = null;
+
+function recordPing(result) {
+  const { seq, sentAtMs, delayMs, status } = result;
+  lastRecord = { seq, sentAtMs, delayMs, status };
   records.push(lastRecord);
-  if (delayMs === null) {
-    lostCount += 1;
-  } else {
-    delays.add(delayMs);
-    lastDelay = delayMs;
-  }
-  chartTimes.push(ping.sentAtMs / 1000);
+  if (status === 'ok') delays.add(delayMs);
+  else tally[status] += 1;
+  if (delayMs !== null) lastDelay = delayMs;
+  chartPoint(sentAtMs, delayMs);
+  scheduleRender();
+}
+
+function chartPoint(atMs, delayMs) {
+  chartTimes.push(atMs / 1000);
   chartDelays.push(delayMs);
   while (chartTimes[0] < chartTimes.at(-1) - CHART_WINDOW_S) {
     chartTimes.shift();
     chartDelays.shift();
   }
+}
+
+function currentOutage() {
+  const last = outages.at(-1);
+  return last && last.endedAtMs === null ? last : null;
+}
+
+function noteConnection(state) {
+  if (state.name === 'open') {
+    everOpen = true;
+    const outage = currentOutage();
+    if (outage) outage.endedAtMs = epochNow();
+    clearInterval(outageTicker);
+  } else if (everOpen && !currentOutage()) {
+    const startedAtMs = epochNow();
+    outages.push({ startedAtMs, endedAtMs: null });
+    chartPoint(startedAtMs, null); // the line stops here: no straight line across the outage
+    outageTicker = setInterval(scheduleRender, 1000); // its duration grows on the page
+  }
   scheduleRender();
+}
+
+function outageMs(outage, now = epochNow()) {
+  return (outage.endedAtMs ?? now) - outage.startedAtMs;
 }
 
 // ---------------------------------------------------------------- pinging
@@ -60,6 +96,7 @@ function onMessage(message, receivedAt) {
 function onStateChange(state) {
   renderState(byId('conn-state'), state);
   pinger.onStateChange(state);
+  noteConnection(state);
 }
 
 // ---------------------------------------------------------------- controls
@@ -86,12 +123,16 @@ function intervalLabel(ms) {
 
 // ---------------------------------------------------------------- downloads
 
+// One row per ping, and one per outage (status "outage", its start and duration_ms), in time order.
 function samplesCsv() {
-  const lines = ['seq,sent_at_ms,sent_at_iso,delay_ms,status'];
-  for (const r of records) {
-    const delay = r.delayMs === null ? '' : r.delayMs.toFixed(3);
-    const iso = new Date(r.sentAtMs).toISOString();
-    lines.push(`${r.seq},${r.sentAtMs.toFixed(3)},${iso},${delay},${r.status}`);
+  const lines = ['seq,sent_at_ms,sent_at_iso,delay_ms,status,duration_ms'];
+  const rows = records.map((r) => ({ at: r.sentAtMs, seq: r.seq, delay: r.delayMs, status: r.status, duration: null }));
+  for (const o of outages) rows.push({ at: o.startedAtMs, seq: '', delay: null, status: 'outage', duration: outageMs(o) });
+  rows.sort((a, b) => a.at - b.at);
+  for (const r of rows) {
+    const delay = r.delay === null ? '' : r.delay.toFixed(3);
+    const duration = r.duration === null ? '' : r.duration.toFixed(0);
+    lines.push(`${r.seq},${r.at.toFixed(3)},${new Date(r.at).toISOString()},${delay},${r.status},${duration}`);
   }
   return `${lines.join('\r\n')}\r\n`;
 }
@@ -103,10 +144,27 @@ function samplesJson() {
     delay_ms: r.delayMs === null ? null : roundTo3(r.delayMs),
     status: r.status,
   }));
-  const summary = { ...delays.summary(), lost: lostCount };
+  const outageList = outages.map((o) => ({
+    started_at_ms: roundTo3(o.startedAtMs),
+    ended_at_ms: o.endedAtMs === null ? null : roundTo3(o.endedAtMs),
+    duration_ms: roundTo3(outageMs(o)),
+  }));
+  const summary = { ...shownSummary(), ...tally, outages: outages.length, outage_ms: totalOutageMs() };
   for (const [name, value] of Object.entries(summary)) summary[name] = value === null ? null : roundTo3(value);
-  const document_ = { exported_at: Date.now(), interval_ms: pinger.intervalMs, samples, summary };
+  const document_ = { exported_at: Date.now(), interval_ms: pinger.intervalMs, samples, outages: outageList, summary };
   return JSON.stringify(document_, null, 2);
+}
+
+// The counted samples' figures, without a percentile that has too few samples to mean anything.
+function shownSummary() {
+  const summary = delays.summary();
+  for (const name of ['p95', 'p99']) if (samplesNeeded(summary.count, name) > 0) summary[name] = null;
+  return summary;
+}
+
+function totalOutageMs() {
+  const now = epochNow();
+  return outages.reduce((total, outage) => total + outageMs(outage, now), 0);
 }
 
 function roundTo3(value) {
@@ -134,13 +192,43 @@ const scheduleRender = oncePerFrame(() => {
   renderCharts();
 });
 
+const CURRENT_NOTES = {
+  lost: 'The last ping was lost.',
+  discarded: 'The last ping was discarded: the page was busy, frozen or hidden while it was in flight.',
+  warmup: 'A warm-up ping (the first after connecting): shown, not counted.',
+};
+
 function renderFigures() {
-  const summary = delays.summary();
+  const summary = shownSummary();
   showMs('current', lastDelay);
-  byId('current-note').hidden = lastRecord?.status !== 'lost';
+  const note = byId('current-note');
+  note.textContent = CURRENT_NOTES[lastRecord?.status] ?? '';
+  note.hidden = note.textContent === '';
   for (const name of ['min', 'median', 'p95', 'p99', 'max', 'jitter']) showMs(`stat-${name}`, summary[name]);
+  for (const name of ['p95', 'p99']) {
+    const needed = samplesNeeded(summary.count, name);
+    const need = byId(`stat-${name}-need`);
+    need.hidden = needed === 0;
+    need.textContent = `${needed} more samples`;
+  }
   byId('stat-samples').textContent = String(summary.count);
-  byId('stat-lost').textContent = String(lostCount);
+  byId('stat-lost').textContent = String(tally.lost);
+  byId('stat-discarded').textContent = String(tally.discarded);
+  byId('stat-outages').textContent = String(outages.length);
+  byId('stat-outage-time').textContent = (totalOutageMs() / 1000).toFixed(1);
+  renderStale();
+}
+
+// While disconnected every figure is from before the outage: say so, and grey them out.
+function renderStale() {
+  const outage = currentOutage();
+  for (const el of document.querySelectorAll('[data-figures]')) el.classList.toggle('is-stale', outage !== null);
+  const note = byId('stale-note');
+  note.hidden = outage === null;
+  if (outage) {
+    const since = new Date(outage.startedAtMs).toLocaleTimeString();
+    note.textContent = `Disconnected since ${since}: these figures are from before the outage.`;
+  }
 }
 
 function showMs(id, value) {
@@ -183,7 +271,8 @@ function createCharts() {
     height: CHART_HEIGHT,
     scales: { y: { range: fromZero } },
     axes: [axis(''), axis('ms')],
-    series: [{}, { label: 'Delay', stroke: accent, width: 2, value: (u, v) => withUnit(v) }],
+    // spanGaps false: a null (a lost or discarded ping, an outage) breaks the line.
+    series: [{}, { label: 'Delay', stroke: accent, width: 2, spanGaps: false, value: (u, v) => withUnit(v) }],
   }, [[], []], delayEl);
 
   const histogramEl = byId('chart-histogram');
@@ -217,6 +306,8 @@ function binLabel(center) {
 
 function renderCharts() {
   delayChart.setData([chartTimes, chartDelays]);
+  // How many breaks the line has (lost or discarded pings, outages), for people and tests.
+  byId('chart-delay').dataset.gaps = String(chartDelays.filter((value) => value === null).length);
   const bins = histogramBins(delays.sorted);
   binWidth = bins.width;
   histogramChart.setData([bins.centers, bins.counts]);
@@ -254,9 +345,10 @@ function niceWidth(raw) {
 setUpControls();
 createCharts();
 renderFigures();
-socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
+socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
 pinger = new Pinger(socket, {
   intervalMs: config.default_interval_ms,
   lostAfterMs: config.lost_after_ms,
   onResult: recordPing,
 });
+followVisibility(pinger);

@@ -6,13 +6,12 @@
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
-import { Pinger } from './pinger.js';
+import { Pinger, followVisibility } from './pinger.js';
 import { LiveSocket, renderState } from './socket.js';
 
 const config = JSON.parse(document.getElementById('page-config').textContent);
 const byId = (id) => document.getElementById(id);
 
-const LOST_AFTER_MS = 5000; // as on the private page: far above any real round trip
 const ACTIVITY_LINES = 12;
 const CHART_HEIGHT = 220;
 
@@ -53,6 +52,9 @@ const handlers = {
   },
   delays(message) {
     takeSnapshot(message);
+    // "My delay" is my row's: the server's timing, the figure everyone sees and the summary counts.
+    const mine = board.rows.get(board.you?.id);
+    if (mine?.delay_ms !== null && mine?.delay_ms !== undefined) board.myDelay = mine.delay_ms;
   },
   connect(message) {
     for (const client of message.clients) {
@@ -104,14 +106,45 @@ function onMessage(message, receivedAt) {
 function onStateChange(state) {
   renderState(byId('conn-state'), state);
   pinger.onStateChange(state);
+  noteConnection(state);
 }
 
-// Every measured delay is reported at once; the answer refreshes the board.
-function reportDelay(ping, delayMs) {
-  if (delayMs === null) return;
-  board.myDelay = delayMs;
-  socket.send({ type: 'delay', delay_ms: Math.min(delayMs, config.delay_max_ms) });
+// Every counted delay is reported at once, on the pong it answers (seq and token): the server
+// times that report itself, and the board shows its timing, this figure beside it as a claim.
+// A warm-up ping is shown here but not reported; a lost or discarded one is neither.
+function reportDelay(result) {
+  if (result.delayMs === null) return;
+  if (board.myDelay === null) board.myDelay = result.delayMs; // until the server's timing arrives
+  if (result.status === 'ok') {
+    const { seq, token } = result.pong;
+    socket.send({ type: 'delay', delay_ms: Math.min(result.delayMs, config.delay_max_ms), seq, token });
+  }
   scheduleRender();
+}
+
+// While disconnected the board is frozen at its last answer: marked stale until the socket is back.
+let disconnectedSince = null;
+let everOpen = false;
+
+function noteConnection(state) {
+  if (state.name === 'open') {
+    everOpen = true;
+    disconnectedSince = null;
+  } else if (everOpen && disconnectedSince === null) {
+    disconnectedSince = Date.now();
+  }
+  scheduleRender();
+}
+
+function renderStale() {
+  const stale = disconnectedSince !== null;
+  for (const el of document.querySelectorAll('[data-figures]')) el.classList.toggle('is-stale', stale);
+  const note = byId('stale-note');
+  note.hidden = !stale;
+  if (stale) {
+    const since = new Date(disconnectedSince).toLocaleTimeString();
+    note.textContent = `Disconnected since ${since}: the board below is from before the outage.`;
+  }
 }
 
 // ---------------------------------------------------------------- your name
@@ -161,6 +194,7 @@ function render() {
   }
   renderRows();
   renderDistribution();
+  renderStale();
 }
 
 function renderRows() {
@@ -190,7 +224,20 @@ function rowElement(row) {
     tr.append(td);
   }
   tr.lastChild.title = since.toLocaleString();
+  tr.append(claimCell(row));
   return tr;
+}
+
+// The client's own figure, beside the server's timing; flagged when the two disagree widely.
+function claimCell(row) {
+  const td = document.createElement('td');
+  td.textContent = formatMs(row.claimed_ms);
+  if (row.suspect) {
+    td.classList.add('claim--suspect');
+    td.append(' (suspect)');
+    td.title = 'This client claims a delay more than twice off what the server timed itself.';
+  }
+  return td;
 }
 
 function formatMs(value) {
@@ -257,5 +304,6 @@ if (config.board) takeSnapshot(config.board);
 createChart();
 setUpRename();
 render();
-const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
-const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: LOST_AFTER_MS, onResult: reportDelay });
+const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
+const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: config.lost_after_ms, onResult: reportDelay });
+followVisibility(pinger);

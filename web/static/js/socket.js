@@ -10,10 +10,11 @@ const STABLE_AFTER_MS = 5_000;
 export const SERVICE_RESTART = 1012;
 export const RESTART_JITTER_MS = 1_000;
 
-// Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) is not
-// here: the client slowed down by backing off, so it may come back.
+// Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) and
+// 4009 (too slow to read) are not here: after backing off, the next connection may keep up.
+const SESSION_ENDED = 4401;
 const PERMANENT_CLOSES = new Map([
-  [4401, 'Sign in to connect'],
+  [SESSION_ENDED, 'Sign in to connect'],
   [4404, 'Unknown room'],
 ]);
 
@@ -47,15 +48,19 @@ export class LiveSocket extends EventTarget {
   #stopped = false;
   #onMessage;
   #onStateChange;
+  #guestAllowed;
   state = { name: 'connecting' };
 
   // Connects on the next microtask, so the caller's `const socket = new LiveSocket(...)` is
   // assigned before its callbacks can run.
-  constructor(path, { onMessage = () => {}, onStateChange = () => {} } = {}) {
+  // guestAllowed: the endpoint serves guests too, so a 4401 (the session that signed this
+  // socket in has ended) means "go on as a guest": reconnect at once instead of stopping.
+  constructor(path, { onMessage = () => {}, onStateChange = () => {}, guestAllowed = false } = {}) {
     super();
     this.#url = socketUrl(path);
     this.#onMessage = onMessage;
     this.#onStateChange = onStateChange;
+    this.#guestAllowed = guestAllowed;
     queueMicrotask(() => this.#connect());
   }
 
@@ -111,6 +116,12 @@ export class LiveSocket extends EventTarget {
     if (ws !== this.#ws || this.#stopped) return;
     clearTimeout(this.#stableTimer);
     this.#ws = null;
+    if (event.code === SESSION_ENDED && this.#guestAllowed) {
+      this.#attempt = 0;
+      this.#retryTimer = setTimeout(() => this.#connect(), 0);
+      this.#setState({ name: 'reconnecting', retryAt: performance.now(), code: event.code });
+      return;
+    }
     const permanent = PERMANENT_CLOSES.get(event.code);
     if (permanent) {
       this.#stopped = true;

@@ -13,6 +13,16 @@ export function percentile(sortedAsc, p) {
   return sortedAsc[lo] + (sortedAsc[hi] - sortedAsc[lo]) * (rank - lo);
 }
 
+// A percentile is shown only once there are enough samples for it to mean something: the p95
+// of 3 samples is just the largest. With 20 samples one in twenty lies above p95; with 100, one
+// in a hundred above p99.
+export const MIN_SAMPLES = { p95: 20, p99: 100 };
+
+// How many more samples a figure needs before it is shown (0: show it).
+export function samplesNeeded(count, figure) {
+  return Math.max(0, (MIN_SAMPLES[figure] ?? 0) - count);
+}
+
 // Mean absolute difference of consecutive samples, in arrival order; null below two samples.
 export function jitter(samplesInArrivalOrder) {
   const n = samplesInArrivalOrder.length;

@@ -1,0 +1,96 @@
+"""The send backlog bound: how much a socket may owe its peer, in bytes and in time.
+
+A WebSocket server's writes never block. Bytes the peer has not read wait in the server's
+write buffer (Twisted's, under Daphne) and in the kernel buffers of every hop (nginx's socket
+to the client alone may hold 4 MB), so a peer that sends but never reads would make its server
+buffer every answer and broadcast for it, for ever (django/daphne#170,
+crossbario/autobahn-python#1574). Daphne counts any incoming frame as a sign of life, so its
+ping timeout never fires for such a peer.
+
+Only the peer can say what it has read. So the server counts the bytes it sends and, now and
+then, sends a probe: a WebSocket ping, which the peer's library answers with a pong once it
+has read every frame before it (RFC 6455 delivers frames in order). A pong to a probe sent
+after N bytes proves N bytes were read; what was sent after the newest answered probe is
+*owed*. The rule (ws/serve.py applies it before every frame and every few seconds):
+- a socket that owes nothing always gets its frame, however large (one frame is bounded by the
+  protocol itself);
+- otherwise a frame that would make it owe more than `max_bytes` is refused;
+- and the socket is refused once a probe has waited `max_seconds` for its answer.
+Refused means: close the socket with CLOSE_TOO_SLOW (4009) and write nothing more to it.
+
+A probe goes out after a frame when bytes were sent since the last probe and either
+`probe_seconds` have passed or `probe_bytes` more were sent; an honest reader answers within a
+round trip, so it owes about one probe interval of traffic at most.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Probe:
+    marker: int
+    sent_total: int  # bytes sent before it
+    sent_at: float
+
+
+@dataclass
+class SendBacklog:
+    """One socket's account. Times are seconds on one monotonic clock; sizes are bytes."""
+
+    max_bytes: int
+    max_seconds: float
+    probe_seconds: float = 1.0
+    # Default: a quarter of max_bytes, so a fast sender is probed before it can owe the bound.
+    probe_bytes: int = 0
+    sent_total: int = field(default=0, init=False)
+    read_total: int = field(default=0, init=False)
+    probes: deque[Probe] = field(default_factory=deque, init=False)
+    _next_marker: int = field(default=0, init=False)
+    _last_probe_total: int = field(default=0, init=False)
+    _last_probe_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0 or self.max_seconds <= 0 or self.probe_seconds <= 0:
+            raise ValueError("a send backlog bound needs a positive size, age and probe interval")
+        if self.probe_bytes <= 0:
+            self.probe_bytes = max(1, self.max_bytes // 4)
+
+    @property
+    def owed(self) -> int:
+        """Bytes sent that the peer has not proved it read."""
+        return self.sent_total - self.read_total
+
+    def allows(self, now: float, frame: int = 0) -> bool:
+        """May the socket go on at `now`, sending `frame` more bytes? False: close it (4009)."""
+        if self.probes and now - self.probes[0].sent_at >= self.max_seconds:
+            return False
+        return self.owed == 0 or self.owed + frame <= self.max_bytes
+
+    def sent(self, size: int, now: float) -> int | None:
+        """Count a frame of `size` bytes just written; returns a probe marker to send as a ping
+        right after it, or None when no probe is due."""
+        self.sent_total += size
+        unprobed = self.sent_total - self._last_probe_total
+        if unprobed <= 0:
+            return None
+        if (
+            self._last_probe_at is not None
+            and now - self._last_probe_at < self.probe_seconds
+            and unprobed < self.probe_bytes
+        ):
+            return None
+        self._next_marker += 1
+        self.probes.append(Probe(self._next_marker, self.sent_total, now))
+        self._last_probe_total, self._last_probe_at = self.sent_total, now
+        return self._next_marker
+
+    def answered(self, marker: int) -> None:
+        """The peer answered probe `marker`: it read everything sent before it (and before any
+        earlier probe). Unknown or repeated markers change nothing."""
+        while self.probes and self.probes[0].marker <= marker:
+            self.read_total = max(self.read_total, self.probes.popleft().sent_total)
+
+    def age(self, now: float) -> float:
+        """Seconds the oldest unanswered probe has waited (0 when none waits)."""
+        return now - self.probes[0].sent_at if self.probes else 0.0

@@ -1,0 +1,180 @@
+"""A Redis that hangs (SIGSTOP: connections stay open, nothing answers) for 12 s, under chat
+on both Daphne workers: nothing on a socket's path waits for it. The sender's own worker
+delivers each message at once, the other worker within a heartbeat, each exactly once; pings,
+board welcomes and chat joins are answered meanwhile."""
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from shared.stack import WS_WORKERS
+from tests.chatclient import enter, say, unique_room
+from tests.conftest import start_stack, stop_stack
+from tests.wsclient import connect, receive, request
+
+pytestmark = pytest.mark.stack
+
+HEARTBEAT = 2.0
+STOPPED_FOR = 12.0
+# What "at once" means for the sender's own worker; also the bound on any wait on Redis.
+AT_ONCE = 1.0
+
+
+@pytest.fixture(scope="module")
+def hung_stack():
+    stack = start_stack(LIVE_HEARTBEAT_SECONDS=str(HEARTBEAT), LIVE_TTL_SECONDS=str(3 * HEARTBEAT))
+    yield stack
+    stop_stack(stack)
+
+
+class Member:
+    """A socket in the room, the worker that serves it, and when each message reached it."""
+
+    def __init__(self, socket, worker: int):
+        self.socket = socket
+        self.worker = worker
+        self.heard: list[tuple[str, float]] = []  # (text, monotonic time)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for text in self.socket:
+                frame = json.loads(text)
+                if frame["type"] == "message":
+                    self.heard.append((frame["message"]["text"], time.monotonic()))
+        except ConnectionClosed:
+            pass
+
+    def heard_at(self, text: str) -> float | None:
+        return next((at for said, at in self.heard if said == text), None)
+
+    def texts(self) -> list[str]:
+        return [said for said, _ in self.heard]
+
+    async def until_heard(self, texts: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not set(texts) <= set(self.texts()):
+            assert time.monotonic() < deadline, f"worker {self.worker} heard {self.texts()}, waiting for {texts}"
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        await self.socket.close()
+        await self._task
+
+
+def handshakes(stack, room: str) -> dict[int, int]:
+    return {n: stack.log(f"ws-{n}").read_text().count(f"WSCONNECT /ws/chat/{room}/") for n in WS_WORKERS}
+
+
+async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Member]:
+    """Enter one at a time, telling each socket's worker by the handshake it logged."""
+    members = []
+    for _ in range(count):
+        before = handshakes(stack, room)
+        socket, _ = await enter(stack, room)
+        after = handshakes(stack, room)
+        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+        members.append(Member(socket, worker))
+    assert {m.worker for m in members} == set(WS_WORKERS), "the sockets all landed on one worker"
+    return members
+
+
+def board_handshakes(stack) -> dict[int, int]:
+    return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
+
+
+async def board_pair_on_one_worker(stack, tries: int = 6) -> tuple[list, list]:
+    """Two board sockets served by the same worker (and every socket opened on the way)."""
+    opened, by_worker = [], {n: [] for n in WS_WORKERS}
+    for _ in range(tries):
+        before = board_handshakes(stack)
+        socket = await connect(stack.ws_url, "/ws/public/")
+        welcome = await receive(socket)
+        after = board_handshakes(stack)
+        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+        opened.append(socket)
+        by_worker[worker].append((socket, welcome["you"]["id"]))
+        if len(by_worker[worker]) == 2:
+            return by_worker[worker], opened
+    raise AssertionError("no two board sockets on one worker")
+
+
+async def renamed_within(socket, client_id: str, name: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frame = await receive(socket, left)
+        except TimeoutError:
+            return False
+        if frame["type"] == "rename" and frame["id"] == client_id and frame["name"] == name:
+            return True
+    return False
+
+
+async def test_a_hung_redis_stalls_no_socket(hung_stack):
+    stack = hung_stack
+    room = unique_room("hung")
+    members = await members_on_both_workers(stack, room)
+    pair, board_sockets = await board_pair_on_one_worker(stack)
+    (renamer, renamer_id), (neighbour, _) = pair
+    await say(members[0].socket, "before")
+    await asyncio.gather(*(m.until_heard(["before"], timeout=5) for m in members))
+    redis_pid = stack.pid_of("redis")
+
+    said: dict[str, tuple[Member, float]] = {}  # text -> (sender, sent at)
+    os.kill(redis_pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        # Each member sends two messages back to back: neither waits for the other's publish.
+        for n, sender in enumerate(members):
+            for k in range(2):
+                text = f"during {n}.{k}"
+                said[text] = (sender, time.monotonic())
+                await say(sender.socket, text)
+            await asyncio.sleep(0.5)
+        # A rename on the board reaches a neighbour on the same worker within a tick or two.
+        await renamer.send(json.dumps({"type": "rename", "name": "Hung Redis"}))
+        assert await renamed_within(neighbour, renamer_id, "Hung Redis", timeout=AT_ONCE)
+        # Pings, a board welcome and a chat join are answered while Redis still hangs.
+        async with connect(stack.ws_url, "/ws/ping/") as pinger:
+            assert (await request(pinger, {"type": "ping", "seq": 1}, timeout=AT_ONCE))["type"] == "pong"
+        started = time.monotonic()
+        async with connect(stack.ws_url, "/ws/public/") as visitor:
+            assert (await receive(visitor, timeout=2 * AT_ONCE))["type"] == "welcome"
+        assert time.monotonic() - started < 2 * AT_ONCE  # handshake plus at most 1 s on Redis
+        started = time.monotonic()
+        newcomer, _ = await enter(stack, room)
+        assert time.monotonic() - started < 2 * AT_ONCE
+        await newcomer.close()
+        assert time.monotonic() - stopped_at < STOPPED_FOR, "the checks outlasted the stop"
+        await asyncio.sleep(STOPPED_FOR - (time.monotonic() - stopped_at))
+    finally:
+        os.kill(redis_pid, signal.SIGCONT)
+    resumed_at = time.monotonic()
+
+    texts = list(said)
+    await asyncio.gather(*(m.until_heard(texts, timeout=3 * HEARTBEAT) for m in members))
+    for text, (sender, sent_at) in said.items():
+        for member in members:
+            heard_at = member.heard_at(text)
+            if member.worker == sender.worker:
+                assert heard_at - sent_at <= AT_ONCE, f"{text!r} reached its own worker {heard_at - sent_at:.1f} s late"
+            else:
+                # Within a heartbeat of Redis answering again (the catch-up reads the database,
+                # so most arrive even before).
+                assert heard_at <= resumed_at + HEARTBEAT + 0.5, f"{text!r} reached worker {member.worker} late"
+
+    await say(members[-1].socket, "after")
+    await asyncio.gather(*(m.until_heard(["after"], timeout=5) for m in members))
+    await asyncio.sleep(2 * HEARTBEAT)  # room for a late duplicate from the layer or a catch-up
+    for member in members:
+        assert sorted(member.texts()) == sorted(["before", *texts, "after"]), "a message missing or twice"
+    for member in members:
+        await member.close()
+    for socket in board_sockets:
+        await socket.close()
