@@ -93,14 +93,14 @@ async def test_chat_borrows_pooled_connections_instead_of_connecting_per_message
     """Django's connection pool (shared/settings.py): 40 messages and 40 page loads open a handful
     of connections in all (at most one pool per process), not one or more each as before."""
     room = unique_room("pool")
-    sockets = await enter_on_both_workers(postgres_stack, room, count=2)
+    sockets = await enter_on_both_workers(postgres_stack, room, count=6)
     await say(sockets[0], "warm-up")  # each process fills its pool's first connection
     await asyncio.gather(*(next_message(s) for s in sockets))
     await asyncio.to_thread(urllib.request.urlopen, f"{postgres_stack.url}/chat/{room}/", timeout=10)
     await asyncio.sleep(1.5)  # PostgreSQL flushes session counts about once a second
     before = sessions_opened(database)
     for index in range(40):
-        await say(sockets[index % 2], f"message {index}")
+        await say(sockets[index % len(sockets)], f"message {index}")
         await asyncio.gather(*(next_message(s) for s in sockets))
         await asyncio.to_thread(urllib.request.urlopen, f"{postgres_stack.url}/chat/{room}/", timeout=10)
     await asyncio.sleep(1.5)
