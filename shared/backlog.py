@@ -18,18 +18,31 @@ after N bytes proves N bytes were read; what was sent after the newest answered 
 - and the socket is refused once a probe has waited `max_seconds` for its answer.
 Refused means: close the socket with CLOSE_TOO_SLOW (4009) and write nothing more to it.
 
+A probe's payload is 16 random bytes (secrets.token_bytes), so only the peer that read the
+ping can answer it: a pong whose payload is not one of the probes still waiting proves nothing,
+however it is made (a forged marker, a replayed answer, an unrequested pong). Answering a probe
+also answers every earlier one (RFC 6455 5.5.3 lets a peer answer only the newest ping).
+
+Every byte the server writes counts, not only application frames: pongs to the peer's pings,
+the server's own pings and the close frame fill the same buffers (ws/serve.py counts at the
+transport's write).
+
 A probe goes out after a frame when bytes were sent since the last probe and either
 `probe_seconds` have passed or `probe_bytes` more were sent; an honest reader answers within a
 round trip, so it owes about one probe interval of traffic at most.
 """
 
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
+
+# Bytes of randomness in a probe's payload: not guessable, and well under a ping's 125 bytes.
+PROBE_TOKEN_BYTES = 16
 
 
 @dataclass
 class Probe:
-    marker: int
+    token: bytes
     sent_total: int  # bytes sent before it
     sent_at: float
 
@@ -46,7 +59,6 @@ class SendBacklog:
     sent_total: int = field(default=0, init=False)
     read_total: int = field(default=0, init=False)
     probes: deque[Probe] = field(default_factory=deque, init=False)
-    _next_marker: int = field(default=0, init=False)
     _last_probe_total: int = field(default=0, init=False)
     _last_probe_at: float | None = field(default=None, init=False)
 
@@ -67,9 +79,9 @@ class SendBacklog:
             return False
         return self.owed == 0 or self.owed + frame <= self.max_bytes
 
-    def sent(self, size: int, now: float) -> int | None:
-        """Count a frame of `size` bytes just written; returns a probe marker to send as a ping
-        right after it, or None when no probe is due."""
+    def sent(self, size: int, now: float) -> bytes | None:
+        """Count `size` bytes just written; returns a probe's payload to send as a ping right
+        after them, or None when no probe is due."""
         self.sent_total += size
         unprobed = self.sent_total - self._last_probe_total
         if unprobed <= 0:
@@ -80,16 +92,21 @@ class SendBacklog:
             and unprobed < self.probe_bytes
         ):
             return None
-        self._next_marker += 1
-        self.probes.append(Probe(self._next_marker, self.sent_total, now))
+        token = secrets.token_bytes(PROBE_TOKEN_BYTES)
+        self.probes.append(Probe(token, self.sent_total, now))
         self._last_probe_total, self._last_probe_at = self.sent_total, now
-        return self._next_marker
+        return token
 
-    def answered(self, marker: int) -> None:
-        """The peer answered probe `marker`: it read everything sent before it (and before any
-        earlier probe). Unknown or repeated markers change nothing."""
-        while self.probes and self.probes[0].marker <= marker:
-            self.read_total = max(self.read_total, self.probes.popleft().sent_total)
+    def answered(self, payload: bytes) -> bool:
+        """A pong came with `payload`. If it is a probe still waiting, the peer read everything
+        sent before that probe (and before every earlier one): returns True. Anything else (a
+        payload never sent, or one already answered) changes nothing: returns False."""
+        for index, probe in enumerate(self.probes):
+            if secrets.compare_digest(probe.token, payload):
+                for _ in range(index + 1):
+                    self.read_total = max(self.read_total, self.probes.popleft().sent_total)
+                return True
+        return False
 
     def age(self, now: float) -> float:
         """Seconds the oldest unanswered probe has waited (0 when none waits)."""

@@ -13,11 +13,13 @@ site, or another port or scheme of the same host). The rule is Django's CSRF ori
 
 Origins are compared as RFC 6454 tuples (scheme, host, port): scheme and host in lower case,
 IPv6 addresses in their canonical form, the default port (80 for http, 443 for https) filled
-in. An `Origin` header that is not a serialized origin (`null`, missing, with a path, a query,
-user info, or a bad port) matches nothing.
+in. An `Origin` header that is not a serialized origin (`null`, missing, with a path, a query or a
+fragment — even an empty "?" or "#" —, user info, or a port with leading zeros) matches nothing;
+a trailing dot makes another host, as it does for a browser.
 """
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -25,6 +27,13 @@ from urllib.parse import urlsplit
 from django.http.request import is_same_domain, split_domain_port, validate_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# A serialized origin as browsers send it (RFC 6454 §6.2, the HTML standard's "ASCII
+# serialization of an origin"): scheme, "://", host, and a port only when not the default,
+# written in decimal without leading zeros. Nothing else: no "?", "#", path or user info, not
+# even empty ones, which URL parsers drop silently.
+_SERIALIZED_ORIGIN = re.compile(
+    r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[^\s/?#@:\[\]]+)(:[1-9][0-9]{0,4})?", re.IGNORECASE
+)
 # What Django's get_host() allows when DEBUG is on and ALLOWED_HOSTS is empty.
 DEBUG_ALLOWED_HOSTS = (".localhost", "127.0.0.1", "[::1]")
 
@@ -56,7 +65,9 @@ def parse_origin(text: str | None, pattern: bool = False) -> Origin | None:
     if not text or text == "null":
         return None
     if pattern:
-        text = text.removesuffix("/")
+        text = text.strip().removesuffix("/")
+    if not _SERIALIZED_ORIGIN.fullmatch(text):
+        return None
     try:
         parts = urlsplit(text.strip())
         port = parts.port
@@ -122,8 +133,9 @@ def allowed_hosts(configured: list[str], debug: bool) -> list[str]:
 
 def _canonical_host(host: str, pattern: bool) -> str | None:
     """Lower case; IPv6 addresses compressed; None for an empty or malformed host."""
-    host = host.lower().removesuffix(".")
-    if not host:
+    # A trailing dot is kept: "example.com." is another host to a browser, so another origin.
+    host = host.lower()
+    if not host or host.endswith(".."):
         return None
     if ":" in host:  # urlsplit took it from brackets: an IPv6 address
         try:

@@ -122,15 +122,23 @@ def clean_name(raw: object, field: str = "name") -> str:
       marks U+200E, U+200F, U+061C): a name cannot reorder the text around it;
     - no lone surrogate (JSON's "\\ud800"): not text, and no UTF-8 write (Redis, SQL, the wire)
       accepts it;
+    - no space but the ordinary U+0020 (a hair or thin space inside a name looks like none),
+      and at most MAX_MARKS_IN_A_ROW combining marks on one letter;
     - at least one visible character (`is_visible`): a name of only U+200B, fillers or spaces
       shows as nothing at all.
     Accents, any script, emoji with their joiners (U+200D), variation selectors and tags stay.
     """
     name = _trimmed_string(raw, field, NAME_MAX_CHARS)
+    marks_in_a_row = 0
     for char in name:
         problem = _name_char_problem(char)
         if problem:
             raise ProtocolError("bad_message", f'"{field}" must not contain {problem} ({_code_point(char)})')
+        marks_in_a_row = marks_in_a_row + 1 if unicodedata.category(char) in {"Mn", "Me"} else 0
+        if marks_in_a_row > MAX_MARKS_IN_A_ROW:
+            raise ProtocolError(
+                "bad_message", f'"{field}" must not stack more than {MAX_MARKS_IN_A_ROW} combining marks on a letter'
+            )
     if not any(is_visible(char) for char in name):
         raise ProtocolError("bad_message", f'"{field}" must have at least one visible character')
     return name
@@ -167,16 +175,20 @@ TRIMMED = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) +
 # PDI) and the implicit marks (LRM, RLM, ALM). Source: Unicode Standard Annex #9, table 4.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
-# Letters and symbols that render as blank space (Hangul fillers, the braille blank), and marks
-# that are default-ignorable (CGJ, Khmer inherent vowels, Mongolian and ordinary variation
-# selectors): none of them makes a name visible. Source: Unicode's DerivedCoreProperties
-# (Default_Ignorable_Code_Point) and the characters it leaves out that still show as blank.
-FILLERS = frozenset(
-    "\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5"
-    + "".join(map(chr, range(0x180B, 0x1810)))
-    + "".join(map(chr, range(0xFE00, 0xFE10)))
-    + "".join(map(chr, range(0xE0000, 0xE1000)))  # tags and supplementary variation selectors
-)
+# Every Default_Ignorable_Code_Point, assigned or not (a renderer draws an unassigned one of these
+# ranges as nothing, whatever this Python's Unicode tables know of it: U+2065, U+FFF0-U+FFF8),
+# plus the braille blank, which is not ignorable but shows as blank space. None of them makes a
+# name visible, and a name's key leaves them out. Source: Unicode 15.1 DerivedCoreProperties.txt.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+FILLERS = frozenset(chr(c) for low, high in _IGNORABLE_RANGES for c in range(low, high + 1)) | {"\u2800"}
+# A letter may carry this many combining marks in a row (Vietnamese and Hebrew with points
+# need 2-3); more stack up over the lines around the name ("zalgo" text).
+MAX_MARKS_IN_A_ROW = 4
 
 # Categories that never show on their own: format characters (U+200B, U+200D, U+2060, U+FEFF…),
 # separators, non-spacing and enclosing marks, controls and surrogates.
@@ -211,6 +223,8 @@ def _name_char_problem(char: str) -> str | None:
         return "control characters"
     if category in {"Zl", "Zp"}:
         return "line breaks"
+    if category == "Zs" and char != " ":
+        return "spaces other than the ordinary space"  # a hair or thin space hides in a name
     if char in BIDI_CONTROLS:
         return "bidi controls"
     return None

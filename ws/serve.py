@@ -8,13 +8,19 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   cleanly the same way.
 - A bounded send backlog: Twisted never blocks a write, it buffers it, and Daphne counts any
   incoming frame as a sign of life. So a peer that sends but never reads would make its
-  worker buffer every answer and broadcast for it, for ever (django/daphne#170). Every frame
-  the application sends, of any kind, passes `BoundedWebSocketProtocol.serverSend`, which
-  keeps the account of shared/backlog.py: bytes sent, probes (pings) sent after them, and
-  what the pongs prove was read. Over the bound the socket is closed with 4009 and every
-  later frame for it is dropped. A peer that does not read will not read the close frame
-  either: autobahn drops the connection when the closing handshake is not answered within
-  CLOSE_GRACE_SECONDS.
+  worker buffer every answer and broadcast for it, for ever (django/daphne#170). Every byte
+  written to the connection, whatever wrote it (the application's frames, autobahn's pongs to
+  the peer's pings, Daphne's own pings, the close frame), passes
+  `BoundedWebSocketProtocol.counted_write`, which keeps the account of shared/backlog.py:
+  bytes written, probes (pings with random payloads) sent after them, and what the pongs to
+  those probes prove was read. Over the bound the socket is closed with 4009 and nothing
+  more is written to it but its close frame. A peer that does not read will not read the
+  close frame either: autobahn drops the connection when the closing handshake is not
+  answered within CLOSE_GRACE_SECONDS.
+- Control frames from the peer are rate limited: pings and pongs together at most
+  CONTROL_RATE_PER_SECOND on average (burst CONTROL_BURST, shared/ratelimit.py). A peer over
+  it is closed with 4008 and its pings go unanswered: each ping costs the server a pong it
+  must buffer, so a ping flood is a way to make it buffer without sending application frames.
 - A graceful drain: on SIGTERM, Twisted stops the reactor and Daphne cancels every consumer at
   once: their sockets would drop with no close frame (1006) and their disconnect() would not
   finish. DrainingServer first stops listening and closes every socket with 1012, spread over
@@ -25,7 +31,6 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
 import asyncio
 import logging
 import os
-import struct
 import time
 
 from daphne import cli, server
@@ -35,7 +40,8 @@ from django.conf import settings
 from twisted.internet import defer
 
 from shared.backlog import SendBacklog
-from shared.protocol import CLOSE_TOO_SLOW
+from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
+from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
 from ws.drain import drain
 
@@ -50,39 +56,76 @@ PROBE_PREFIX = b"backlog:"
 
 
 class BoundedWebSocketProtocol(WebSocketProtocol):
-    """Daphne's protocol, closing a socket whose peer does not read (module doc)."""
+    """Daphne's protocol, closing a socket whose peer does not read, or floods it with control
+    frames (module doc)."""
 
     closed_too_slow = False
+    closed_for_control_flood = False
+    # True while the close frame for slowness is written: the one write let through after it.
+    _writing_close = False
+    # True while a probe is written: its own bytes never call for another probe.
+    _probing = False
+    # Seconds, monotonic (tests replace it).
+    clock = staticmethod(time.monotonic)
 
     def connectionMade(self):
-        super().connectionMade()
         self.backlog = SendBacklog(settings.WS_SEND_BACKLOG_BYTES, settings.WS_SEND_BACKLOG_SECONDS)
+        self.control_frames = TokenBucket(CONTROL_RATE_PER_SECOND, CONTROL_BURST, clock=self.clock)
+        # Every write to the connection from here on (the handshake's answer included) counts.
+        self._raw_write = self.transport.write
+        self.transport.write = self.counted_write
+        super().connectionMade()
 
-    def serverSend(self, content, binary=False):
-        """Every application frame comes here (Daphne's handle_reply): write it, or drop it and
-        close the socket when the peer owes too much already."""
-        if self.closed_too_slow:
-            return  # closing: the application's frames have nowhere to go
-        if self.state == self.STATE_CONNECTING:
-            self.serverAccept()
-        data = content if binary else content.encode("utf8")
-        now = time.monotonic()
-        if self.state == self.STATE_OPEN and not self.backlog.allows(now, len(data)):
+    def counted_write(self, data: bytes) -> None:
+        """The transport's write, for every byte this connection sends: refused (and the socket
+        closed with 4009) when the peer owes too much; followed by a probe when one is due."""
+        if self.closed_too_slow and not self._writing_close:
+            return  # closing: nothing more goes to a peer that does not read
+        now = self.clock()
+        if self.state == self.STATE_OPEN and not self.closed_too_slow and not self.backlog.allows(now, len(data)):
             self.close_too_slow(now)
             return
-        self.sendMessage(data, binary)
-        marker = self.backlog.sent(len(data), now)
-        if marker is not None:
-            self.sendPing(PROBE_PREFIX + struct.pack(">Q", marker))
+        self._raw_write(data)
+        probe = self.backlog.sent(len(data), now)
+        if probe is not None and not self._probing and self.state == self.STATE_OPEN and not self.closed_too_slow:
+            self._probing = True
+            try:
+                self.sendPing(PROBE_PREFIX + probe)
+            finally:
+                self._probing = False
 
-    def onPong(self, payload):
-        if payload.startswith(PROBE_PREFIX) and len(payload) == len(PROBE_PREFIX) + 8:
-            self.backlog.answered(struct.unpack(">Q", payload[len(PROBE_PREFIX) :])[0])
+    def serverSend(self, content, binary=False):
+        """Every application frame comes here (Daphne's handle_reply); once the socket is
+        closing for slowness, the application's frames have nowhere to go."""
+        if self.closed_too_slow:
+            return
+        super().serverSend(content, binary)
+
+    def _onPing(self, payload):
+        if self.control_frame_allowed():
+            super()._onPing(payload)  # autobahn answers with a pong (counted by counted_write)
+
+    def _onPong(self, payload):
+        # Only the answer to a probe still waiting proves anything (shared/backlog.py).
+        if self.control_frame_allowed() and payload.startswith(PROBE_PREFIX):
+            self.backlog.answered(payload[len(PROBE_PREFIX) :])
+
+    def control_frame_allowed(self) -> bool:
+        """Within the peer's control frame rate; otherwise close the socket with 4008 once."""
+        if self.closed_for_control_flood:
+            return False
+        if self.control_frames.take():
+            return True
+        self.closed_for_control_flood = True
+        log.info("closing a WebSocket whose peer floods it with control frames (%s)", self.client_addr)
+        if self.state == self.STATE_OPEN:
+            self.sendClose(code=CLOSE_RATE_LIMITED)
+        return False
 
     def check_timeouts(self):
         """Daphne calls this every 2 s: also catch a peer that no new frame comes to test."""
         super().check_timeouts()
-        now = time.monotonic()
+        now = self.clock()
         if self.state == self.STATE_OPEN and not self.closed_too_slow and not self.backlog.allows(now):
             self.close_too_slow(now)
 
@@ -94,7 +137,11 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             self.backlog.owed,
             self.backlog.age(now),
         )
-        self.sendClose(code=CLOSE_TOO_SLOW)
+        self._writing_close = True
+        try:
+            self.sendClose(code=CLOSE_TOO_SLOW)
+        finally:
+            self._writing_close = False
 
 
 class AppWebSocketFactory(WebSocketFactory):

@@ -213,6 +213,8 @@ async def test_a_leave_is_broadcast_to_the_others(live_redis):
         {"type": "delay", "delay_ms": 5, "seq": 999999, "token": "never-sent"},
         {"type": "rename", "name": ""},
         {"type": "rename", "name": "x" * 33},
+        {"type": "rename", "name": "guest-fa47"},
+        {"type": "rename", "name": "GUEST-fa47"},
     ],
     ids=[
         "negative",
@@ -224,6 +226,8 @@ async def test_a_leave_is_broadcast_to_the_others(live_redis):
         "unknown_pong",
         "empty_name",
         "long_name",
+        "a_generated_guest_name",
+        "a_generated_guest_name_in_capitals",
     ],
 )
 async def test_a_bad_report_or_rename_is_refused_and_changes_nothing(live_redis, frame):
@@ -436,7 +440,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from shared.identity import SESSION_NAME_KEY  # noqa: E402
+from shared.identity import SESSION_NAME_KEY, current_guest_name  # noqa: E402
 
 
 async def join_with(cookie: str):
@@ -475,8 +479,17 @@ def session_name(session: SessionStore) -> str | None:
 
 @pytest.mark.parametrize(
     "name",
-    ["\u200b", "\u202eevil", "a\u009bb", "\u3164", "x\u2066y"],
-    ids=["zero_width_only", "rtl_override", "c1_control", "hangul_filler", "isolate"],
+    ["\u200b", "\u202eevil", "a\u009bb", "\u3164", "x\u2066y", "\ufff0", "a\u200ab", "a" + "\u0301" * 5],
+    ids=[
+        "zero_width_only",
+        "rtl_override",
+        "c1_control",
+        "hangul_filler",
+        "isolate",
+        "unassigned_ignorable",
+        "hair_space",
+        "stacked_marks",
+    ],
 )
 async def test_a_name_that_hides_or_reorders_is_refused_and_nobody_hears_of_it(live_redis, name):
     """Issue 9's names: bad_message to the sender, no rename for anyone, the row keeps its name."""
@@ -566,3 +579,19 @@ async def test_a_guest_on_the_board_when_its_name_becomes_an_account_is_renamed(
     assert await session_name(session) == rename["name"]
     await client.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_guest_renamed_elsewhere_first_keeps_that_one_new_name_on_the_board(live_redis):
+    """An account takes the name of a guest who is on the board and in a chat room: whichever of
+    their sockets notices first picks the replacement (here chat, as it writes), and the board
+    takes the same one from the session instead of a second fresh name."""
+    session = await guest_session("Dana")
+    client, welcome = await join_with(f"sessionid={session.session_key}")
+    await sign_up("dana")
+    replaced_in_chat = await sync_to_async(current_guest_name)(session, "unused")  # what chat's store calls
+    assert replaced_in_chat.startswith("guest-")
+    rename = await next_of(client, "rename")
+    assert rename["id"] == welcome["you"]["id"]
+    assert rename["name"] == replaced_in_chat
+    assert await session_name(session) == replaced_in_chat
+    await client.disconnect()

@@ -108,6 +108,19 @@ async def test_a_user_deactivated_directly_in_the_database_is_closed_within_a_he
 
 
 @override_settings(LIVE_HEARTBEAT_SECONDS=60.0, LIVE_TTL_SECONDS=120.0)
+async def test_a_message_after_an_unannounced_end_is_refused_by_the_store_itself(live_redis, fast_hashing):
+    """No announcement (Redis hung, or a change made behind the app's back) and no heartbeat yet:
+    the store checks the author's session with the write, stores nothing and closes with 4401."""
+    erin = await signed_in("erin")
+    socket = await open_socket("/ws/chat/lobby/", erin)
+    await settled()
+    await sync_to_async(Session.objects.update)(expire_date=timezone.now() - timedelta(seconds=1))
+    await socket.send_json_to({"type": "message", "text": "posted after the session ended"})
+    assert await closed_with(socket, 2.0) == CLOSE_SIGN_IN_REQUIRED
+    assert not await sync_to_async(Message.objects.exists)()
+
+
+@override_settings(LIVE_HEARTBEAT_SECONDS=60.0, LIVE_TTL_SECONDS=120.0)
 async def test_a_password_saved_through_the_orm_closes_at_once_without_the_heartbeat(live_redis, fast_hashing):
     """post_save announces the user; the workers check their sessions at once."""
     dave = await signed_in("dave")

@@ -44,6 +44,15 @@ def refusal(name: object) -> str:
         ("\u115f\u1160", "visible"),
         ("\uffa0", "visible"),  # half-width Hangul filler
         ("\u2800", "visible"),  # braille blank
+        ("\ufff0", "visible"),  # default-ignorable, unassigned in this Python's tables
+        ("\ufff0\ufff1\ufff2", "visible"),
+        ("\u2065", "visible"),
+        ("\U0001bca0", "visible"),  # shorthand format control
+        ("fiona\u200a7092", "spaces"),  # a hair space looks like no space at all
+        ("fiona\u2009x", "spaces"),  # thin space
+        ("a\u00a0b", "spaces"),  # no-break space
+        ("a" + "\u0301" * 5, "combining marks"),  # "zalgo": marks stacked over the lines around
+        ("Z" + "\u0336\u0335\u0334\u0337\u0338\u0321" * 5, "combining marks"),
         ("\u00a0\u3000\u2003", "1 to 32"),  # only spaces: nothing left after trimming
         ("\u00ad", "visible"),  # soft hyphen
         ("\u0301", "visible"),  # a combining mark alone
@@ -101,6 +110,8 @@ def test_the_refusal_names_the_code_point():
         "नमस्ते",  # Devanagari, with combining signs
         "ประเทศไทย",
         "e\u0301",  # a combining accent after its letter
+        "e\u0302\u0301",  # Vietnamese: two marks on a letter
+        "בְּרֵאשִׁ֖ית",  # Hebrew with points and a cantillation mark
         "😀",
         "👩\u200d💻",  # a ZWJ sequence: woman technologist
         "👨\u200d👩\u200d👧\u200d👦",
@@ -161,6 +172,8 @@ def test_chat_text_keeps_line_breaks_tabs_and_any_script(text):
         "ALICE",
         "\uff21\uff2c\uff29\uff23\uff25",
         "Ali\u200bce",
+        "ali\ufff0ce",  # default-ignorable, unassigned: drawn as nothing
+        "al\u2065ice",
         "\u00a0Alice ",
         "ALİCE".replace("İ", "I"),
     ],

@@ -49,6 +49,13 @@ def allowed(origin: str | None, host: str | None, secure: bool = False, trusted:
         ("http://127.0.0.1:8000/", "127.0.0.1:8000", False, False),
         ("http://127.0.0.1:8000/page", "127.0.0.1:8000", False, False),
         ("http://127.0.0.1:8000?x", "127.0.0.1:8000", False, False),
+        # spellings no browser sends, which URL parsers read as the same origin
+        ("http://127.0.0.1:8000?", "127.0.0.1:8000", False, False),
+        ("http://127.0.0.1:8000#", "127.0.0.1:8000", False, False),
+        ("http://127.0.0.1:08000", "127.0.0.1:8000", False, False),
+        ("http://127.0.0.1:0008000", "127.0.0.1:8000", False, False),
+        ("http://127.0.0.1.:8000", "127.0.0.1:8000", False, False),
+        ("http://127.0.0.1:8000 ", "127.0.0.1:8000", False, False),
         ("http://user@127.0.0.1:8000", "127.0.0.1:8000", False, False),
         ("http://127.0.0.1:99999", "127.0.0.1:99999", False, False),
         ("http://127.0.0.1:", "127.0.0.1", False, False),
@@ -113,7 +120,9 @@ def test_without_a_proxy_header_setting_only_the_scope_counts():
 
 
 def test_parsed_origins_are_normalized():
-    assert parse_origin("HTTPS://Ping.Example.COM.") == Origin("https", "ping.example.com", 443)
+    assert parse_origin("HTTPS://Ping.Example.COM") == Origin("https", "ping.example.com", 443)
+    # a browser keeps a trailing dot in an origin: another host, as for its same-origin policy
+    assert parse_origin("https://ping.example.com.") == Origin("https", "ping.example.com.", 443)
     assert parse_origin("http://[::FFFF:127.0.0.1]:81") == Origin("http", "[::ffff:7f00:1]", 81)
     assert parse_origin("https://*.example.com") is None  # wildcards only in the setting
     assert parse_origin("https://*.example.com", pattern=True) == Origin("https", "*.example.com", 443)

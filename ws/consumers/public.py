@@ -9,10 +9,12 @@ from django.db import DatabaseError
 from shared import metrics
 from shared.identity import (
     SESSION_NAME_KEY,
+    current_guest_name,
     display_name,
     display_name_reads_database,
     guest_name,
     is_account_name,
+    is_reserved_for_guests,
     is_signed_in,
 )
 from shared.protocol import PUBLIC_ENDPOINT, Delay, Ping, ProtocolError, Rename, pong_frame
@@ -66,6 +68,9 @@ class PublicConsumer(ProtocolConsumer):
     async def on_rename(self, rename: Rename) -> None:
         if is_signed_in(self.scope.get("user")):
             raise ProtocolError("bad_message", "signed-in users appear under their username")
+        if is_reserved_for_guests(rename.name):
+            # Generated names are the server's: taking one would pass for another visitor.
+            raise ProtocolError("bad_message", "names starting with guest- are given by the server; pick another")
         try:
             taken = await database_sync_to_async(is_account_name)(rename.name)
         except DatabaseError:
@@ -75,6 +80,15 @@ class PublicConsumer(ProtocolConsumer):
             raise ProtocolError("bad_message", "that name belongs to an account; pick another")
         self.board.rename(self.client, rename.name)
         await self.remember_name(rename.name)
+
+    async def replacement_name(self) -> str:
+        """This visitor's next name once an account took theirs, kept in their session: the one
+        their chat sockets may have given them already, else a fresh guest name."""
+        try:
+            return await database_sync_to_async(current_guest_name)(self.scope.get("session"), guest_name())
+        except DatabaseError:
+            log.warning("board: cannot read a guest's session for a new name", exc_info=True)
+            return guest_name()
 
     async def remember_name(self, name: str) -> None:
         """Keep the name in the visitor's session, so chat and their next visit use it too."""
