@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared.protocol import CLOSE_SERVICE_RESTART
@@ -226,3 +227,45 @@ async def test_a_rolling_restart_under_200_clients_loses_no_chat_message_and_eve
         assert len(stored) >= 10
         for client in chat[index::4]:
             assert client.seen == stored, f"{room}: missed {sorted(stored - client.seen)}"
+
+
+async def test_a_drained_workers_room_seats_and_presence_leave_at_once(drain_stack):
+    """Chat seats and a signed-in user's presence on the stopped worker: the room's member count
+    drops within 2 s, and the user shows offline after the usual grace (3 s) plus a sweep — not
+    after LIVE_TTL_SECONDS (30 s), as when a worker dies without running disconnect()."""
+    from shared.chat import member_counts
+    from tests.stack.test_presence import new_user, next_frame, on_worker, watch
+
+    victim, other = WS_WORKERS
+    room = unique_room("seats")
+    user = await asyncio.to_thread(new_user, drain_stack, "drained")
+    watching_user = await asyncio.to_thread(new_user, drain_stack, "watcher")
+    watcher = await watch(drain_stack, other, watching_user)
+    presence = await on_worker(drain_stack, victim, "/ws/presence/", user)
+    assert (await next_frame(watcher, "status", user.username))["online"] is True
+    seats = [await on_worker(drain_stack, victim, f"/ws/chat/{room}/", user) for _ in range(3)]
+    # The other worker's seat is someone else's: any socket of `user` would keep them online.
+    kept = await on_worker(drain_stack, other, f"/ws/chat/{room}/", watching_user)
+    store = redis.Redis(unix_socket_path=str(drain_stack.run_dir / "redis.sock"))
+
+    async def members() -> int:
+        return (await asyncio.to_thread(member_counts, store, [room]))[room]
+
+    deadline = time.monotonic() + 5
+    while await members() != 4:
+        assert time.monotonic() < deadline, "the four seats never showed"
+        await asyncio.sleep(0.1)
+
+    os.kill(drain_stack.pid_of(f"ws:ws-{victim}"), signal.SIGTERM)
+    stopped_at = time.monotonic()
+    closes = await asyncio.gather(*(close_code_of(s, timeout=5) for s in [presence, *seats]))
+    assert [code for code, _ in closes] == [CLOSE_SERVICE_RESTART] * 4
+    while await members() != 1:
+        assert time.monotonic() - stopped_at < 2.0, "the drained worker's seats stayed"
+        await asyncio.sleep(0.05)
+    offline = await next_frame(watcher, "status", user.username, timeout=8)
+    assert offline["online"] is False
+    assert time.monotonic() - stopped_at < 3.0 + 1.0 + 2.0  # grace + sweep + slack, not the 30 s TTL
+    await kept.close()
+    await watcher.close()
+    drain_stack.wait_until_ready(30)
