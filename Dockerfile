@@ -1,7 +1,8 @@
 # Ping App: one image, two commands. `web/start` (Gunicorn, the pages) is the default;
 # docker-compose.yml runs `ws/start` (Daphne, /ws/ only) from the same image, so both roles
 # always ship the same code, settings and static files. docs/operations.md says how to run it.
-FROM python:3.11-slim
+# An exact tag, like every image in docker-compose.yml: a rebuild gets the same base.
+FROM python:3.11.14-slim
 
 # No .pyc files written beside read-only code; log lines reach `docker logs` as they happen;
 # no pip cache or version check baked into a layer.
@@ -12,9 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The requirements alone first: this slow layer is rebuilt only when a pin changes, not on
-# every code edit. web.txt and ws.txt share base.txt, so one install serves both roles.
+# every code edit. image.txt is the lock file of both roles (web.in + ws.in): every transitive
+# dependency pinned with its hashes, so a build installs exactly the bytes that were locked.
 COPY requirements/ requirements/
-RUN pip install -r requirements/web.txt -r requirements/ws.txt
+RUN pip install --require-hashes -r requirements/image.txt
 
 # The whole repo (less .dockerignore), owned by root: the app user can read it, not rewrite it.
 COPY . .

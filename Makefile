@@ -1,7 +1,7 @@
 # Ping App — the verbs. `make run` and `make test` do all the set-up on a fresh machine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help run up down status test compose-test lint format bench clean
+.PHONY: help run up down status test compose-test lint format bench clean lock
 
 # Settings from .env (see .env.example), for the stack and the tests alike.
 ifneq (,$(wildcard .env))
@@ -29,6 +29,7 @@ help:
 	@echo "make compose-test  (root) run docker-compose.yml for real under podman and check it"
 	@echo "make bench   benchmark against a minimal echo consumer; writes bench-results.json"
 	@echo "make format  apply ruff's formatting and safe fixes"
+	@echo "make lock    recompile the hashed lock files requirements/*.txt from requirements/*.in"
 
 run: .deps-run $(VENV)/.installed
 	$(PY) -m shared.stack run
@@ -65,11 +66,21 @@ bench: .deps-run $(VENV)/.installed
 clean:
 	rm -rf .run bench-results.json .pytest_cache .ruff_cache
 
+# The lock file: every transitive dependency pinned, with hashes (requirements/README.md).
 $(VENV)/.installed: requirements/*.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
+
+# Recompile the lock files after editing a requirements/*.in (UPGRADE=1: newest allowed versions).
+# dev.txt first; the others are constrained to it, so a package has one version in every file.
+LOCK = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed
+	$(LOCK) requirements/dev.in -o requirements/dev.txt
+	for role in web ws image; do \
+		$(LOCK) requirements/$$role.in -c requirements/dev.txt -o requirements/$$role.txt || exit 1; \
+	done
 
 .deps-run:
 	@$(call install_missing,$(RUN_PROGRAMS))

@@ -60,3 +60,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_addresses(name: str) -> list[tuple[str, int]]:
+    """A comma-separated host:port list ("10.0.0.1:26379,sentinel-2:26379,[::1]:26379"), or []."""
+    addresses = []
+    for item in env_list(name, []):
+        host, colon, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(f"{name} must be a comma-separated list of host:port, not {item!r}")
+        addresses.append((host, int(port)))
+    return addresses

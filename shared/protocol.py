@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-# Close codes (RFC 6455 1009; 4000-4999 are ours).
+# Close codes (RFC 6455 and the IANA WebSocket close code registry below 4000; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
 CLOSE_TOO_LARGE = 1009  # sent by Daphne itself for a frame over its cap (ws/start)
 # A chat room's database is unavailable; the client retries with backoff. Not RFC 6455's 1011:
 # autobahn lets an application close only with 1000 or 3000-4999, and refuses 1011 itself.
 CLOSE_UNAVAILABLE = 4503
+# IANA's "Service Restart": the worker is draining before it exits (ws/drain.py). The client
+# reconnects at once, with a little jitter, and lands on another worker. Sent by the server
+# itself (ws/drain.py), which may: autobahn's check binds only what an application sends.
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_RATE_LIMITED = 4008
 CLOSE_TOO_SLOW = 4009  # the peer does not read what it is sent (shared/backlog.py); reconnect
 CLOSE_SIGN_IN_REQUIRED = 4401

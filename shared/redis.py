@@ -1,4 +1,12 @@
-"""Redis connections for the app's own state (the channel layer keeps its own pools)."""
+"""Redis connections for the app's own state (the channel layer keeps its own pools).
+
+From REDIS_URL, or, when REDIS_SENTINELS is set, through Redis Sentinel: redis-py's
+`Sentinel(...).master_for(REDIS_SENTINEL_MASTER)` asks the sentinels for the current master on
+every new connection (with REDIS_URL's database number and password), so after a failover the
+next command (one quick retry) reaches the new master. A connection still open to a demoted
+master answers writes with READONLY, which redis-py's sentinel connections turn into a
+ConnectionError, and which counts as "Redis down" here too (REDIS_DOWN) either way.
+"""
 
 import asyncio
 import weakref
@@ -8,7 +16,9 @@ from functools import cache
 import redis
 import redis.asyncio
 import redis.asyncio.retry
+import redis.asyncio.sentinel
 import redis.retry
+import redis.sentinel
 from django.conf import settings
 from redis.backoff import ConstantBackoff
 
@@ -17,7 +27,9 @@ from redis.backoff import ConstantBackoff
 REDIS_TIMEOUT_SECONDS = 1.0
 
 # Errors that mean "Redis is unreachable or too slow right now"; callers degrade, never crash.
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+# ReadOnlyError: a write reached a master that a failover has just demoted to a replica.
+# MasterNotFoundError (a ConnectionError): no sentinel knows a master right now.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError, OSError)
 
 _async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
     weakref.WeakKeyDictionary()
@@ -32,6 +44,11 @@ def key(*parts: str) -> str:
 @cache
 def redis_client() -> redis.Redis:
     """The process's blocking client (Gunicorn views)."""
+    if settings.REDIS_SENTINELS:
+        sentinel = redis.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_options())
+        return sentinel.master_for(
+            settings.REDIS_SENTINEL_MASTER, **_options(), **master_credentials(settings.REDIS_URL)
+        )
     return redis.Redis.from_url(settings.REDIS_URL, **_options())
 
 
@@ -40,9 +57,15 @@ def async_redis() -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = _async_clients[loop] = redis.asyncio.Redis.from_url(
-            settings.REDIS_URL, **_options(redis.asyncio.retry.Retry)
-        )
+        options = _options(redis.asyncio.retry.Retry)
+        if settings.REDIS_SENTINELS:
+            sentinel = redis.asyncio.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_options())
+            client = sentinel.master_for(
+                settings.REDIS_SENTINEL_MASTER, **options, **master_credentials(settings.REDIS_URL)
+            )
+        else:
+            client = redis.asyncio.Redis.from_url(settings.REDIS_URL, **options)
+        _async_clients[loop] = client
     return client
 
 
@@ -57,6 +80,20 @@ async def attempt(work: Awaitable, within: float) -> bool:
     except (TimeoutError, *REDIS_DOWN):
         return False
     return True
+
+
+def master_credentials(url: str) -> dict:
+    """The database number, username and password of a redis:// URL, for a master found through
+    Sentinel (whose host and port come from the sentinels): {"db": 0} at least."""
+    parsed = redis.connection.parse_url(url)
+    return {name: parsed[name] for name in ("db", "username", "password") if parsed.get(name) is not None} | {
+        "db": parsed.get("db", 0)
+    }
+
+
+def _sentinel_options() -> dict:
+    """For the connections to the sentinels themselves: a dead sentinel must not stall a caller."""
+    return {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}
 
 
 def _options(retry_class: type = redis.retry.Retry) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from shared.env import env_bool, env_float, env_int, env_list, env_str
+from shared.env import env_addresses, env_bool, env_float, env_int, env_list, env_str
 from shared.errors import start_error_reporting
 from shared.layers import channel_layer_settings
 from shared.logs import check_log_format, logging_config
@@ -126,6 +126,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # Django's built-in pool (5.1+, psycopg_pool): each process keeps its connections open and
+    # lends one per request or database_sync_to_async call instead of connecting every time (a
+    # TCP and auth round trip per chat message). conn_max_age stays 0: with a pool, closing a
+    # connection returns it. Size it so that every process's max_size together stays below
+    # PostgreSQL's max_connections (100 by default); off (DATABASE_POOL=0) behind PgBouncer.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+        # A request that finds every connection lent out waits this long, then fails as a
+        # database error (chat: 1011, pages: 500) rather than hanging.
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------- Redis and the channel layer
@@ -133,8 +146,19 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Every key the app writes starts with this, so one Redis can serve several deployments.
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "ping")
 
+# Redis high availability: with sentinels (host:port, comma-separated) every Redis client, the
+# channel layer's and the stores' (shared/redis.py), finds the master named
+# REDIS_SENTINEL_MASTER through them; REDIS_URL then gives only the database number and password.
+# docs/operations.md: set-up.
+REDIS_SENTINELS = env_addresses("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "ping")
+
 CHANNEL_LAYER = env_str("CHANNEL_LAYER", "redis")
-CHANNEL_LAYERS = {"default": channel_layer_settings(CHANNEL_LAYER, REDIS_URL, REDIS_KEY_PREFIX)}
+CHANNEL_LAYERS = {
+    "default": channel_layer_settings(
+        CHANNEL_LAYER, REDIS_URL, REDIS_KEY_PREFIX, REDIS_SENTINELS, REDIS_SENTINEL_MASTER
+    )
+}
 
 # ---------------------------------------------------------------- liveness of connections
 # Every worker refreshes its connections' entries in Redis (board rows, room members,
@@ -186,6 +210,13 @@ RESULT_TTL_DAYS = env_float("RESULT_TTL_DAYS", 30.0, minimum=0.001)
 # Shares per client address per window: enough for anyone sharing by hand, not for a script.
 RESULT_SHARES_PER_WINDOW = env_int("RESULT_SHARES_PER_WINDOW", 10, minimum=1)
 RESULT_SHARE_WINDOW_SECONDS = env_int("RESULT_SHARE_WINDOW_SECONDS", 600, minimum=1)
+
+# ---------------------------------------------------------------- graceful drain (ws/drain.py)
+# On SIGTERM a Daphne worker closes its sockets with 1012 spread evenly over this many seconds,
+# so that their reconnects do not all reach the other workers in the same instant. The whole
+# stop takes at most this + 5 s (shared/drain.py); supervisor's stopwaitsecs and a pod's
+# terminationGracePeriodSeconds must exceed it.
+WS_DRAIN_SECONDS = env_float("WS_DRAIN_SECONDS", 2.0)
 
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"

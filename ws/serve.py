@@ -1,5 +1,6 @@
-"""Daphne's own command line, with its WebSocket protocol adjusted (ws/start runs this), and,
-with LOG_FORMAT=json, its access lines logged as JSON (ws/access.py).
+"""Daphne's own command line, with its WebSocket protocol adjusted (ws/start runs this), a
+graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as JSON
+(ws/access.py).
 
 - Clean failures: autobahn fails a connection by dropping TCP unless told otherwise, so a
   client that sends a frame over the cap would see an abnormal 1006 and no reason. With
@@ -20,8 +21,14 @@ with LOG_FORMAT=json, its access lines logged as JSON (ws/access.py).
   CONTROL_RATE_PER_SECOND on average (burst CONTROL_BURST, shared/ratelimit.py). A peer over
   it is closed with 4008 and its pings go unanswered: each ping costs the server a pong it
   must buffer, so a ping flood is a way to make it buffer without sending application frames.
+- A graceful drain: on SIGTERM, Twisted stops the reactor and Daphne cancels every consumer at
+  once: their sockets would drop with no close frame (1006) and their disconnect() would not
+  finish. DrainingServer first stops listening and closes every socket with 1012, spread over
+  WS_DRAIN_SECONDS, and waits for their disconnect() (ws/drain.py); Daphne then cancels
+  whatever is left.
 """
 
+import asyncio
 import logging
 import os
 import time
@@ -30,11 +37,13 @@ from daphne import cli, server
 from daphne.cli import CommandLineInterface
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
+from twisted.internet import defer
 
 from shared.backlog import SendBacklog
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
+from ws.drain import drain
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +154,34 @@ class AppWebSocketFactory(WebSocketFactory):
 
 # Daphne builds its factory from this module-level name in Server.run().
 server.WebSocketFactory = AppWebSocketFactory
+
+
+class DrainingServer(server.Server):
+    """Daphne's Server, draining its sockets before its shutdown cancels the consumers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ports = []
+
+    def listen_success(self, port):
+        self.ports.append(port)
+        super().listen_success(port)
+
+    def kill_all_applications(self):
+        # Daphne's "before shutdown" trigger: Twisted waits for the Deferred, with the loop
+        # still running, before it stops the reactor.
+        drained = defer.Deferred.fromFuture(asyncio.ensure_future(self.drain()))
+        drained.addErrback(lambda failure: log.error("drain failed: %s", failure.getTraceback()))
+        drained.addCallback(lambda _: super(DrainingServer, self).kill_all_applications())
+        return drained
+
+    async def drain(self) -> None:
+        for port in self.ports:
+            port.stopListening()  # new sockets go to another worker; a unix socket file is removed
+        await drain(self.connections, settings.WS_DRAIN_SECONDS)
+
+
+CommandLineInterface.server_class = DrainingServer
 # LOG_FORMAT=json: access lines go through logging as JSON too (ws/access.py), not raw to stdout.
 if os.environ.get("LOG_FORMAT") == "json":
     cli.AccessLogGenerator = LoggedAccess

@@ -120,9 +120,10 @@ class Stack:
             # The same default as shared/settings.py: RUN_DIR/static.
             "STATIC_ROOT": env.get("STATIC_ROOT") or str(Path(env.get("RUN_DIR", REPO / ".run")) / "static"),
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
-            # max_fails=0: a worker that is down refuses a unix socket at once (nginx then tries
-            # the other), so nginx need not set it aside; by default it would for 10 s after one
-            # failure, and pages would wait that long after the workers are back.
+            # max_fails=0: a worker that is down, draining or restarting refuses a unix socket at
+            # once; nginx then tries the other instead of setting it aside for 10 s (the default
+            # after one failure), which would keep pages waiting after the workers are back and,
+            # in a rolling restart, leave no worker to go to (502s).
             "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
             **brotli_static_values(),

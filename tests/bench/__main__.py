@@ -1,5 +1,11 @@
-"""Runs every scenario against one fresh stack, prints a table and writes bench-results.json."""
+"""Runs every scenario against one fresh stack, prints a table and writes bench-results.json.
 
+`python -m tests.bench [ping] [board] [chat] [--database-url URL]`: only the named scenarios,
+and the stack on that database (e.g. postgres://postgres@127.0.0.1:5432/bench) instead of a
+fresh SQLite file.
+"""
+
+import argparse
 import asyncio
 import json
 import os
@@ -16,7 +22,7 @@ from tests.bench import board, chat, ping
 from tests.bench.measure import BENCH_STACK_ENV
 from tests.conftest import start_stack, stop_stack
 
-SCENARIOS = [ping.run, board.run, chat.run]
+SCENARIOS = {"ping": ping.run, "board": board.run, "chat": chat.run}
 RESULTS = REPO / "bench-results.json"
 
 
@@ -36,9 +42,9 @@ def print_result(result: dict) -> None:
             print(f"  {key:<22} {json.dumps(value)}")
 
 
-async def run_all(stack) -> list[dict]:
+async def run_all(stack, names: list[str]) -> list[dict]:
     results = []
-    for scenario in SCENARIOS:
+    for scenario in [SCENARIOS[name] for name in names]:
         started = time.monotonic()
         result = await scenario(stack)
         result["seconds"] = round(time.monotonic() - started, 1)
@@ -50,9 +56,16 @@ async def run_all(stack) -> list[dict]:
 def main() -> int:
     # SIGTERM (a timeout, Ctrl-C from make) must still stop the stack in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    stack = start_stack(**BENCH_STACK_ENV)
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--database-url", help="the stack's DATABASE_URL (default: a fresh SQLite file)")
+    args = parser.parse_args()
+    if unknown := sorted(set(args.scenarios) - set(SCENARIOS)):
+        parser.error(f"unknown scenarios {unknown}: choose from {', '.join(SCENARIOS)}")
+    database = {"DATABASE_URL": args.database_url} if args.database_url else {}
+    stack = start_stack(**BENCH_STACK_ENV, **database)
     try:
-        results = asyncio.run(run_all(stack))
+        results = asyncio.run(run_all(stack, args.scenarios or list(SCENARIOS)))
     finally:
         stop_stack(stack)
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "results": results}

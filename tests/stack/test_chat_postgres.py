@@ -2,6 +2,7 @@
 of the PostgreSQL on this machine (127.0.0.1:5432, user postgres, trust auth)."""
 
 import asyncio
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -79,3 +80,32 @@ def test_postgres_has_the_index_behind_history(postgres_stack, database):
         indexes = dict(db.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'shared_message'"))
     assert "room_recent_messages" in indexes
     assert "(room_id, id DESC)" in indexes["room_recent_messages"]
+
+
+def sessions_opened(database: str) -> int:
+    """Connections ever made to the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    with psycopg.connect(f"{SERVER} dbname=postgres") as db:
+        (count,) = db.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (database,)).fetchone()
+    return count
+
+
+async def test_chat_borrows_pooled_connections_instead_of_connecting_per_message(postgres_stack, database):
+    """Django's connection pool (shared/settings.py): 40 messages and 40 page loads open a handful
+    of connections in all (at most one pool per process), not one or more each as before."""
+    room = unique_room("pool")
+    sockets = await enter_on_both_workers(postgres_stack, room, count=6)
+    await say(sockets[0], "warm-up")  # each process fills its pool's first connection
+    await asyncio.gather(*(next_message(s) for s in sockets))
+    await asyncio.to_thread(urllib.request.urlopen, f"{postgres_stack.url}/chat/{room}/", timeout=10)
+    await asyncio.sleep(1.5)  # PostgreSQL flushes session counts about once a second
+    before = sessions_opened(database)
+    for index in range(40):
+        await say(sockets[index % len(sockets)], f"message {index}")
+        await asyncio.gather(*(next_message(s) for s in sockets))
+        await asyncio.to_thread(urllib.request.urlopen, f"{postgres_stack.url}/chat/{room}/", timeout=10)
+    await asyncio.sleep(1.5)
+    opened = sessions_opened(database) - before
+    assert opened <= 6, f"{opened} new connections for 40 messages and 40 pages"
+    assert len(rows(database, room)) == 41
+    for socket in sockets:
+        await socket.close()

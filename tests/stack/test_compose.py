@@ -310,7 +310,7 @@ def test_nginx_tells_daphne_the_host_and_scheme_the_origin_check_compares(templa
 def test_nginx_upstreams_are_the_ports_the_start_scripts_listen_on(nginx_env: dict[str, str]) -> None:
     """nginx sends pages to web:8000 and sockets to ws:8001, the defaults of gunicorn.conf.py and ws/start."""
     assert nginx_env["WEB_SERVERS"] == "server web:8000;"
-    assert nginx_env["WS_SERVERS"] == "server ws:8001;"
+    assert nginx_env["WS_SERVERS"] == "server ws:8001 max_fails=0;"
     assert '"WEB_BIND", "0.0.0.0:8000"' in (REPO / "web" / "gunicorn.conf.py").read_text()
     assert "tcp:port=8001:interface=0.0.0.0" in (REPO / "ws" / "start").read_text()
 
@@ -374,14 +374,28 @@ def test_image_runs_as_a_non_root_user() -> None:
 def test_image_defaults_to_the_web_command_on_python_311() -> None:
     """One image, two commands: web/start unless compose says ws/start."""
     assert _dockerfile_instructions("CMD") == ['["web/start"]']
-    assert _dockerfile_instructions("FROM") == ["python:3.11-slim"]
+    assert _dockerfile_instructions("FROM") == ["python:3.11.14-slim"]
 
 
 def test_image_installs_both_roles_requirements() -> None:
-    """Gunicorn's and Daphne's requirements are both in the one image."""
+    """Gunicorn's and Daphne's requirements are both in the one image, from the hashed lock file."""
     dockerfile = DOCKERFILE.read_text()
-    assert "requirements/web.txt" in dockerfile
-    assert "requirements/ws.txt" in dockerfile
+    assert "pip install --require-hashes -r requirements/image.txt" in dockerfile
+    locked = (DOCKERFILE.parent / "requirements" / "image.txt").read_text()
+    assert "\ngunicorn==" in locked
+    assert "\ndaphne==" in locked
+
+
+def test_every_image_tag_is_an_exact_version(services: dict[str, dict[str, Any]]) -> None:
+    """redis:7.0.15, not redis:7: a pull next month gets the same image (the app's own image is built)."""
+    for name, service in services.items():
+        image = service.get("image", "")
+        if "build" in service or image == "ping-app":
+            continue  # the app image, built from the Dockerfile
+        # PostgreSQL numbers its releases major.minor (15.20); the others major.minor.patch.
+        exact = r"postgres:\d+\.\d+" if image.startswith("postgres:") else r"[a-z0-9./-]+:\d+\.\d+\.\d+"
+        assert re.fullmatch(exact + r"(-[a-z0-9]+)?", image), f"{name}: {image}"
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim", _dockerfile_instructions("FROM")[0])
 
 
 def test_build_context_leaves_out_local_state_and_secrets() -> None:

@@ -101,3 +101,25 @@ def test_ws_start_passes_the_same_transport_cap_default_as_the_settings():
     from django.conf import settings
 
     assert f'"${{WS_TRANSPORT_MAX_BYTES:-{settings.WS_TRANSPORT_MAX_BYTES}}}"' in (REPO / "ws" / "start").read_text()
+
+
+def database_options(**env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "PING_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", "import shared.settings as s; print(s.DATABASES['default'].get('OPTIONS', {}))"],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_postgres_gets_djangos_connection_pool_sized_from_the_environment():
+    """On PostgreSQL: {"pool": {...}} (Django 5.1+); DATABASE_POOL=0 turns it off; SQLite never has it."""
+    url = "postgres://u@db:5432/ping"
+    assert "'pool': {'min_size': 1, 'max_size': 10, 'timeout': 10.0}" in database_options(DATABASE_URL=url)
+    assert "'max_size': 4" in database_options(DATABASE_URL=url, DATABASE_POOL_MAX_SIZE="4")
+    assert "pool" not in database_options(DATABASE_URL=url, DATABASE_POOL="0")
+    assert "pool" not in database_options(DATABASE_URL="sqlite:////tmp/x.sqlite3")

@@ -1,4 +1,6 @@
-"""The pages' socket (web/static/js/socket.js, run under node): which server closes it retries."""
+"""The pages' socket (web/static/js/socket.js, run under node): which server closes it retries,
+and how soon: at once, with up to 1 s of jitter, after a worker's 1012 (Service Restart);
+capped exponential back-off otherwise."""
 
 import json
 import shutil
@@ -9,6 +11,7 @@ import pytest
 
 from shared.protocol import (
     CLOSE_RATE_LIMITED,
+    CLOSE_SERVICE_RESTART,
     CLOSE_SIGN_IN_REQUIRED,
     CLOSE_TOO_SLOW,
     CLOSE_UNAVAILABLE,
@@ -54,7 +57,9 @@ def state_after_close(code: int, options: str = "{}") -> str:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("code", [CLOSE_TOO_SLOW, CLOSE_RATE_LIMITED, CLOSE_UNAVAILABLE, 1006, 1011])
+@pytest.mark.parametrize(
+    "code", [CLOSE_TOO_SLOW, CLOSE_RATE_LIMITED, CLOSE_UNAVAILABLE, CLOSE_SERVICE_RESTART, 1006, 1011]
+)
 def test_the_page_reconnects_after_a_close_that_retrying_can_mend(code):
     """4009 (too slow) among them: the next connection may well keep up."""
     assert state_after_close(code) == "reconnecting"
@@ -69,3 +74,78 @@ def test_a_page_that_serves_guests_goes_on_as_a_guest_when_its_session_ends():
     """/private/ and /public/ serve guests: a 4401 (signed out in another tab) reconnects at once."""
     assert state_after_close(CLOSE_SIGN_IN_REQUIRED, "{guestAllowed: true}") == "reconnecting"
     assert state_after_close(CLOSE_UNKNOWN_ROOM, "{guestAllowed: true}") == "closed"
+
+
+# For the timing tests: a stand-in for the browser's WebSocket: records every instance; the test closes them by hand.
+FAKE_BROWSER = """
+globalThis.location = {protocol: 'http:', host: 'example.test'};
+globalThis.sockets = [];
+globalThis.WebSocket = class extends EventTarget {
+  static OPEN = 1;
+  constructor(url) { super(); this.url = url; this.readyState = 0; sockets.push(this); }
+  open() { this.readyState = 1; this.dispatchEvent(new Event('open')); }
+  drop(code) {
+    this.readyState = 3;
+    const event = new Event('close');
+    event.code = code;
+    this.dispatchEvent(event);
+  }
+  close() {}
+};
+"""
+
+
+def run_with_fake_browser(body: str) -> object:
+    """Run `body` as an ES module with socket.js imported as `s`; return what it prints as JSON."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
+    script = f"{FAKE_BROWSER}\nconst s = await import({json.dumps(SOCKET_JS)});\n{body}\n"
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_service_restart_is_retried_within_the_jitter_whatever_the_attempt():
+    """CLOSE_SERVICE_RESTART (1012): 0-1000 ms, even after many failures; any other code: the exponential step."""
+    delays = run_with_fake_browser(
+        """
+        const restart = [0, 3, 10].map((attempt) => s.reconnectDelayMs(1012, attempt, () => 0.999));
+        const other = [1006, 1011, 4008].map((code) => s.reconnectDelayMs(code, 10, () => 0.999));
+        console.log(JSON.stringify({restart, other, jitter: s.RESTART_JITTER_MS}));
+        """
+    )
+    assert CLOSE_SERVICE_RESTART == 1012
+    assert delays["jitter"] == 1000
+    assert all(0 <= d < 1000 for d in delays["restart"])
+    assert all(d > 14_000 for d in delays["other"])  # the 15 s cap, not 1 s
+
+
+def test_a_page_reconnects_at_once_after_1012_and_its_back_off_starts_over():
+    """Four abnormal closes grow the back-off; then a 1012 means a reconnect within 1 s, and the
+    abnormal close after it starts again from the first step (0.5 s)."""
+    waits = run_with_fake_browser(
+        """
+        Math.random = () => 0.999;  // the longest wait of each step, so the steps can be told apart
+        const live = new s.LiveSocket('/ws/public/');
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        const waits = [];
+        for (const code of [1006, 1006, 1006, 1006, 1012, 1006]) {
+          const ws = sockets.at(-1);
+          ws.drop(code);
+          waits.push({code, wait: live.state.retryAt - performance.now(), state: live.state.name});
+          await new Promise((resolve) => setTimeout(resolve, live.state.retryAt - performance.now() + 5));
+        }
+        live.close();
+        console.log(JSON.stringify({waits, opened: sockets.length}));
+        """
+    )
+    assert [w["state"] for w in waits["waits"]] == ["reconnecting"] * 6
+    restart = waits["waits"][4]
+    assert restart["code"] == 1012
+    assert restart["wait"] <= 1000
+    assert [round(w["wait"] / 100) for w in waits["waits"][:4]] == [5, 10, 20, 40]
+    assert waits["waits"][5]["wait"] <= 500  # the back-off started over (the 5th step would be 8 s)
+    assert waits["opened"] == 7  # one socket per attempt, and one more after the last close

@@ -1,6 +1,8 @@
 // The one WebSocket module every page uses: JSON frames in and out, a visible connection state,
 // and reconnection with capped exponential backoff and full jitter, so that a thousand tabs
-// dropped by one restart do not all come back in the same instant.
+// dropped by one restart do not all come back in the same instant. A worker that is restarting
+// on purpose says so with 1012 (docs/protocol.md): the page then reconnects at once, with up to
+// RESTART_JITTER_MS of jitter, and lands on another worker.
 //
 // The cap is short: a person is waiting. 2 s spreads a thousand tabs over 2 s (500 handshakes a
 // second for nginx and two Daphne workers), and a page is back at most 2 s after the server is.
@@ -13,6 +15,8 @@ export const RETRY_CAP_MS = 2_000;
 // to reconnect tries at once.
 export const RECONNECT_NOW_EVENT = 'livesocket:reconnect-now';
 const STABLE_AFTER_MS = 5_000;
+export const SERVICE_RESTART = 1012;
+export const RESTART_JITTER_MS = 1_000;
 
 // Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) and
 // 4009 (too slow to read) are not here: after backing off, the next connection may keep up.
@@ -31,6 +35,12 @@ export function socketUrl(path, loc = globalThis.location) {
 // Full jitter: anywhere from 0 to the capped exponential step.
 export function retryDelayMs(attempt, random = Math.random) {
   return random() * Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
+}
+
+// How long to wait before reconnecting after a close with `code`, the `attempt`-th in a row.
+export function reconnectDelayMs(code, attempt, random = Math.random) {
+  if (code === SERVICE_RESTART) return random() * RESTART_JITTER_MS;
+  return retryDelayMs(attempt, random);
 }
 
 // States: {name: 'connecting'} | {name: 'open'}
@@ -141,8 +151,9 @@ export class LiveSocket extends EventTarget {
       this.#setState({ name: 'closed', detail: permanent, code: event.code });
       return;
     }
-    const delay = retryDelayMs(this.#attempt);
-    this.#attempt += 1;
+    const delay = reconnectDelayMs(event.code, this.#attempt);
+    // A restart is not this client's fault: the back-off starts over after it.
+    this.#attempt = event.code === SERVICE_RESTART ? 0 : this.#attempt + 1;
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
     this.#setState({ name: 'reconnecting', retryAt: performance.now() + delay, code: event.code });
   }
