@@ -36,7 +36,6 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
-
 # Bytes of randomness in a probe's payload: not guessable, and well under a ping's 125 bytes.
 PROBE_TOKEN_BYTES = 16
 
