@@ -209,3 +209,14 @@ def test_pings_within_the_rate_are_answered(peer):
         peer.clock.now += 0.2  # 5 a second
     assert sum(opcode == PONG for opcode, _ in peer.frames()) == 100
     assert peer.closes() == []
+
+
+def test_a_fast_reader_answering_many_probes_is_not_taken_for_a_flood(peer):
+    """Probes go out every quarter of the bound too: a reader taking in 1 MiB a second answers
+    16 a second, over the control rate; answers to probes never count against it."""
+    for _ in range(200):
+        peer.app_sends("x" * 16 * KIB)
+        peer.answer_probes()
+        peer.clock.now += 1 / 64
+    assert sum(opcode == PING for opcode, _ in peer.frames()) > 40
+    assert peer.closes() == []
