@@ -67,7 +67,7 @@ class Seat:
 
     async def open_with(self, history: list[ChatMessageShape], room: str) -> None:
         """Send the history; from here on the seat takes the messages after its last."""
-        self.cursor = history[-1]["seq"] if history else 0
+        self.cursor = max((message["seq"] for message in history), default=0)
         await self.send(history_frame(room, history))
 
     async def take(self, seq: int, frame: str) -> None:
