@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # dropped (autobahn's closeHandshakeTimeout, set explicitly so it cannot drift to "never").
 CLOSE_GRACE_SECONDS = 1.0
 
-# A probe's ping payload: this prefix, then its marker (8 bytes, big-endian).
+# A probe's ping payload: this prefix, then its random token (16 bytes, shared/backlog.py).
 PROBE_PREFIX = b"backlog:"
 
 
