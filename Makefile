@@ -15,8 +15,10 @@ PY := $(VENV)/bin/python
 export PORT
 export DJANGO_SETTINGS_MODULE := shared.settings
 
-# System programs as command:debian-package. apt-get installs the missing ones when we are root.
-RUN_PROGRAMS := nginx:nginx redis-server:redis-server
+# System programs as command:debian-package (or /absolute/file:debian-package). apt-get installs
+# the missing ones when we are root. The brotli module lets nginx send collectstatic's .br files.
+RUN_PROGRAMS := nginx:nginx redis-server:redis-server \
+	/usr/lib/nginx/modules/ngx_http_brotli_static_module.so:libnginx-mod-http-brotli-static
 TEST_PROGRAMS := $(RUN_PROGRAMS) chromium:chromium docker-compose:docker-compose node:nodejs
 
 help:
@@ -78,7 +80,10 @@ $(VENV)/.installed: requirements/*.txt
 .PHONY: .deps-run .deps-test
 define install_missing
 	missing=""; \
-	for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	for pair in $(1); do \
+		want="$${pair%%:*}"; \
+		case "$$want" in /*) [ -e "$$want" ] ;; *) command -v "$$want" >/dev/null ;; esac || missing="$$missing $${pair##*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:$$missing"; \

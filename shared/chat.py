@@ -19,16 +19,14 @@ a socket everything up to `seq` n knows exactly what it lacks when it sees n + 2
 import json
 import time
 from collections.abc import Iterable
-from importlib import import_module
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from shared.identity import SESSION_NAME_KEY, display_name, guest_may_use, guest_name, is_signed_in
+from shared.identity import current_guest_name, is_signed_in
 from shared.models import AUTHOR_MAX_CHARS, Message, Room
 from shared.protocol import ChatMessageShape
 from shared.redis import REDIS_DOWN, key
@@ -111,13 +109,7 @@ def author_for(user: Any, session: Any, fallback: str) -> str:
     """
     if is_signed_in(user):
         return user.get_username()
-    session_key = getattr(session, "session_key", None)
-    if not session_key:
-        return fallback if guest_may_use(fallback) else guest_name()
-    fresh = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    if fresh.get(SESSION_NAME_KEY) is None:
-        fresh[SESSION_NAME_KEY] = fallback
-    return display_name(None, fresh)
+    return current_guest_name(session, fallback)
 
 
 # ---------------------------------------------------------------- rooms

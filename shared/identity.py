@@ -9,8 +9,10 @@ signed up under it is replaced by a fresh guest name the next time it would be s
 
 import secrets
 from collections.abc import Iterable
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 
@@ -89,3 +91,18 @@ def display_name(user: AbstractBaseUser | AnonymousUser | None, session: Any) ->
         if session.session_key:
             session.save()
     return replacement
+
+
+def current_guest_name(session: Any, fallback: str) -> str:
+    """A guest's name as their session holds it now, read afresh (a socket's copy of the session
+    is as old as its handshake): the name they chose on the board since, or the replacement that
+    another of their sockets already gave them once an account took their name — so every
+    socket of one visitor agrees on one name. `fallback` names a visitor whose session has none
+    (or who has no session). Reads the database: call it from sync code."""
+    session_key = getattr(session, "session_key", None)
+    if not session_key:
+        return fallback if guest_may_use(fallback) else guest_name()
+    fresh = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if fresh.get(SESSION_NAME_KEY) is None:
+        fresh[SESSION_NAME_KEY] = fallback
+    return display_name(None, fresh)

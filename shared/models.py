@@ -94,3 +94,30 @@ def _keep_account_name(sender, instance, raw: bool = False, **kwargs) -> None:
     if raw:  # loaddata: the fixture carries its own rows
         return
     AccountName.objects.update_or_create(user=instance, defaults={"key": account_name_key(instance.get_username())})
+
+
+class SharedResult(models.Model):
+    """One shared summary of a visit to /private/ (shared/results.py says what is in it and what
+    is not); shown at /r/<id>/ until `expires_at`, then deleted (docs/operations.md)."""
+
+    id = models.CharField(primary_key=True, max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    server = models.CharField(max_length=255)  # the site's host name, e.g. "ping.example.com"
+    browser = models.CharField(max_length=16)  # a family only: "Chrome", "Firefox", ...
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    samples = models.PositiveIntegerField()
+    lost = models.PositiveIntegerField()
+    loss_percent = models.FloatField()
+    min_ms = models.FloatField()
+    median_ms = models.FloatField()
+    p95_ms = models.FloatField(null=True)  # None below shared.results.P95_MIN_SAMPLES samples
+    p99_ms = models.FloatField(null=True)  # None below shared.results.P99_MIN_SAMPLES samples
+    max_ms = models.FloatField()
+    jitter_ms = models.FloatField(null=True)  # None for a single sample
+    histogram = models.JSONField()  # [[low_ms, high_ms, count], ...]
+    beyond = models.PositiveIntegerField()  # samples above the last bin (over p99)
+
+    def __str__(self) -> str:
+        return f"result {self.id}"

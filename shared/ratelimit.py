@@ -74,3 +74,13 @@ class FloodGuard:
         if self._refused > self._close_after:
             return Verdict.CLOSE
         return Verdict.DROP
+
+
+def allow_in_window(client, key: str, limit: int, window_seconds: int) -> bool:
+    """A fixed-window counter in Redis shared by every process: True for the first `limit`
+    calls with `key` in each `window_seconds`. Raises the client's errors (Redis down)."""
+    pipe = client.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, window_seconds, nx=True)
+    count, _ = pipe.execute()
+    return count <= limit

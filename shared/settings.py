@@ -180,9 +180,24 @@ WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
 WS_SEND_BACKLOG_BYTES = env_int("WS_SEND_BACKLOG_BYTES", 512 * 1024, minimum=1024)
 WS_SEND_BACKLOG_SECONDS = env_float("WS_SEND_BACKLOG_SECONDS", 10.0, minimum=0.1)
 
+# ---------------------------------------------------------------- shared results (shared/results.py)
+# A shared result is kept this long, then deleted (at the next share, or by `prune_results`).
+RESULT_TTL_DAYS = env_float("RESULT_TTL_DAYS", 30.0, minimum=0.001)
+# Shares per client address per window: enough for anyone sharing by hand, not for a script.
+RESULT_SHARES_PER_WINDOW = env_int("RESULT_SHARES_PER_WINDOW", 10, minimum=1)
+RESULT_SHARE_WINDOW_SECONDS = env_int("RESULT_SHARE_WINDOW_SECONDS", 600, minimum=1)
+
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(RUN_DIR / "static")))
+# collectstatic writes hashed, precompressed files (web/storage.py) that nginx serves with a
+# year's cache (docs/operations.md). Pages name files through the manifest it writes, so pages
+# render only after collectstatic (the stack and the image run it); tests that render pages
+# without it switch to the plain storage (tests/conftest.py).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "web.storage.HashedCompressedStorage"},
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -13,6 +13,16 @@ import redis
 from shared.stack import Stack, free_port
 
 
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings) -> None:
+    """Pages rendered in the test process name static files without a manifest (the stack's
+    processes run collectstatic and use the hashed storage of shared/settings.py)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run last: Playwright's sync API keeps an event loop running in this thread
     once the session's browser starts, and no asyncio test could run after that."""

@@ -144,12 +144,12 @@ class Board:
         for client_id, name in names.items():
             client = self.clients.get(client_id)
             if name in taken and client is not None and client.delays.name == name:
-                replacement = guest_name()
-                self.rename(client, replacement)
-                # The public consumer keeps a visitor's name in their session (chat reads it there).
-                remember = getattr(client.socket, "remember_name", None)
-                if remember is not None:
-                    await remember(replacement)
+                # The public consumer keeps a visitor's name in their session, where their chat
+                # sockets may have put a replacement already: one visitor, one new name.
+                replace = getattr(client.socket, "replacement_name", None)
+                replacement = await replace() if replace is not None else guest_name()
+                if client.delays.name == name:  # not renamed meanwhile
+                    self.rename(client, replacement)
 
     async def tick(self) -> None:
         # Take the pending work before the first await: whatever arrives meanwhile waits for

@@ -120,8 +120,12 @@ class Stack:
             # The same default as shared/settings.py: RUN_DIR/static.
             "STATIC_ROOT": env.get("STATIC_ROOT") or str(Path(env.get("RUN_DIR", REPO / ".run")) / "static"),
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
-            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
+            # max_fails=0: a worker that is down refuses a unix socket at once (nginx then tries
+            # the other), so nginx need not set it aside; by default it would for 10 s after one
+            # failure, and pages would wait that long after the workers are back.
+            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
+            **brotli_static_values(),
             # nginx's access lines follow the app's LOG_FORMAT (text or json).
             "NGINX_LOG_FORMAT": env.get("LOG_FORMAT") or "text",
         }
@@ -214,6 +218,17 @@ class Stack:
 
     def remove(self) -> None:
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+BROTLI_STATIC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
+
+
+def brotli_static_values(module: Path = BROTLI_STATIC_MODULE) -> dict[str, str]:
+    """nginx sends collectstatic's .br files only with Debian's libnginx-mod-http-brotli-static;
+    without it both placeholders are empty and browsers get the .gz files."""
+    if not module.exists():
+        return {"NGINX_LOAD_MODULES": "", "NGINX_BROTLI_STATIC": ""}
+    return {"NGINX_LOAD_MODULES": f"load_module {module};", "NGINX_BROTLI_STATIC": "brotli_static on;"}
 
 
 def _port_is_free(port: int) -> bool:

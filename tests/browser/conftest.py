@@ -44,8 +44,10 @@ class WatchedPage:
     def unexpected_errors(self) -> list[str]:
         return [error for error in self.errors if not any(p.search(error) for p in self._expected)]
 
-    def open(self, url: str) -> Page:
-        context = self._browser.new_context(accept_downloads=True)
+    def open(self, url: str, **context_options) -> Page:
+        """A new visitor at `url`; `context_options` go to Playwright's new_context (viewport,
+        color_scheme, ...)."""
+        context = self._browser.new_context(accept_downloads=True, **context_options)
         self._contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))

@@ -100,7 +100,7 @@ def test_a_room_is_opened_by_name_and_listed_with_its_members(visitors, stack):
 
 
 def test_a_bad_room_name_in_the_form_is_explained(visitors, stack):
-    """Spaces and capitals are refused with the rule, on the same page."""
+    """Spaces are refused with the rule, on the same page (capitals alone are lower-cased)."""
     page = visitors.open(f"{stack.url}/chat/")
     page.fill("#id_name", "Not A Room")
     # The browser's own check (pattern) would stop the form; the server's answer is what we test.

@@ -440,7 +440,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from shared.identity import SESSION_NAME_KEY  # noqa: E402
+from shared.identity import SESSION_NAME_KEY, current_guest_name  # noqa: E402
 
 
 async def join_with(cookie: str):
@@ -579,3 +579,19 @@ async def test_a_guest_on_the_board_when_its_name_becomes_an_account_is_renamed(
     assert await session_name(session) == rename["name"]
     await client.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_guest_renamed_elsewhere_first_keeps_that_one_new_name_on_the_board(live_redis):
+    """An account takes the name of a guest who is on the board and in a chat room: whichever of
+    their sockets notices first picks the replacement (here chat, as it writes), and the board
+    takes the same one from the session instead of a second fresh name."""
+    session = await guest_session("Dana")
+    client, welcome = await join_with(f"sessionid={session.session_key}")
+    await sign_up("dana")
+    replaced_in_chat = await sync_to_async(current_guest_name)(session, "unused")  # what chat's store calls
+    assert replaced_in_chat.startswith("guest-")
+    rename = await next_of(client, "rename")
+    assert rename["id"] == welcome["you"]["id"]
+    assert rename["name"] == replaced_in_chat
+    assert await session_name(session) == replaced_in_chat
+    await client.disconnect()

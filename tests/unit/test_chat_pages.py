@@ -76,3 +76,42 @@ def test_the_admin_lists_messages_with_room_and_author():
     assert response.status_code == 200
     for expected in (b"lobby", b"ada", b"hello from the admin test"):
         assert expected in response.content
+
+
+# ---------------------------------------------------------------- a guest's name, set in a room
+
+
+def test_a_guest_sets_their_name_in_a_room_and_the_page_shows_it(client):
+    client.get("/chat/lobby/")  # the first visit gives a guest name
+    response = client.post("/chat/lobby/name/", {"name": "  Ada  "})
+    assert response.status_code == 302
+    assert response["Location"] == "/chat/lobby/"
+    page = client.get("/chat/lobby/")
+    assert page.context["config"]["you"] == "Ada"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("", "required"), ("x" * 33, "1 to 32"), ("a\u202eb", "bidi"), ("guest-beef", "given by the server")],
+)
+def test_a_bad_name_in_a_room_is_refused_with_the_reason_and_changes_nothing(client, name, reason):
+    client.get("/chat/lobby/")
+    before = client.get("/chat/lobby/").context["config"]["you"]
+    response = client.post("/chat/lobby/name/", {"name": name})
+    assert response.status_code == 400
+    assert reason in response.content.decode()
+    assert client.get("/chat/lobby/").context["config"]["you"] == before
+
+
+def test_a_guest_cannot_take_an_accounts_name_in_a_room(client):
+    get_user_model().objects.create_user("Grace", password="irrelevant-here")
+    response = client.post("/chat/lobby/name/", {"name": "GRACE"})
+    assert response.status_code == 400
+    assert "belongs to an account" in response.content.decode()
+
+
+def test_a_signed_in_user_keeps_their_username(client):
+    user = get_user_model().objects.create_user("hopper", password="irrelevant-here")
+    client.force_login(user)
+    assert client.post("/chat/lobby/name/", {"name": "Someone"}).status_code == 403
+    assert client.get("/chat/lobby/").context["config"]["you"] == "hopper"

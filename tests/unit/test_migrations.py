@@ -42,8 +42,8 @@ def test_existing_users_get_keys_and_their_messages_lose_the_guest_mark():
 
 @pytest.mark.django_db(transaction=True)
 def test_existing_messages_are_numbered_room_by_room_in_id_order():
-    """shared/migrations/0005: each room's messages get seq 1, 2, 3, ... and the room its last."""
-    old = migrate([("shared", "0003_account_names_and_guest_authors")])
+    """shared/migrations/0006: each room's messages get seq 1, 2, 3, ... and the room its last."""
+    old = migrate([("shared", "0004_shared_results")])
     try:
         Room = old.get_model("shared", "Room")
         Message = old.get_model("shared", "Message")
@@ -51,7 +51,7 @@ def test_existing_messages_are_numbered_room_by_room_in_id_order():
         for room in (lobby, other, lobby, lobby, other):
             Message.objects.create(room=room, author="ada", text="hi")
 
-        new = migrate([("shared", "0006_room_message_seq")])
+        new = migrate([("shared", "0007_room_message_seq")])
         rows = new.get_model("shared", "Message").objects.order_by("id").values_list("room__name", "seq")
         assert list(rows) == [("lobby", 1), ("other", 1), ("lobby", 2), ("lobby", 3), ("other", 2)]
         rooms = new.get_model("shared", "Room").objects.order_by("pk").values_list("name", "last_seq")

@@ -1,8 +1,10 @@
 """The pages that need no store: what the app is, and the private delay page."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from shared.results import MAX_SAMPLES as SHARE_MAX_SAMPLES
 from shared.roundtrip import LOST_AFTER_MS
 
 # What the private page's client needs (web/static/js/private.js reads it via json_script).
@@ -20,4 +22,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def private(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/private.html", {"config": PRIVATE_PAGE_CONFIG})
+    context = {
+        "config": PRIVATE_PAGE_CONFIG,
+        "share_max_samples": SHARE_MAX_SAMPLES,
+        "share_ttl_days": settings.RESULT_TTL_DAYS,
+    }
+    return render(request, "web/private.html", context)

@@ -16,6 +16,7 @@ from shared.protocol import (
     ChatMessageShape,
     is_valid_room,
 )
+from shared.sessions import ended_sessions
 from ws.chat import ChatRooms
 from ws.consumers.base import ProtocolConsumer
 
@@ -64,11 +65,22 @@ class ChatConsumer(ProtocolConsumer):
             return
         if stored is not None:
             await self.rooms.broadcast(stored)
+        elif self.session_ended:
+            await self.end_session()
 
     def store(self, text: str) -> ChatMessageShape | None:
+        """The stored message, or None when the session that signed this socket in has ended.
+
+        A signed-in author's session is checked here, in the same database thread as the write:
+        the announcement of a sign-out travels through Redis, and while Redis hangs it could come
+        after messages posted under the name of a user who has signed out (two indexed queries
+        per message; chat's rate is a few a second at most)."""
         if self.session_ended:  # ended while this frame waited for a database thread
             return None
         user = self.scope.get("user")
+        if is_signed_in(user) and ended_sessions({self.scope["session"].session_key: str(user.pk)}):
+            self.session_ended = True
+            return None
         author = author_for(user, self.scope.get("session"), self.guest_name)
         return post_message(self.room, author, text, guest=not is_signed_in(user))
 

@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from shared import metrics
 from shared.identity import (
     SESSION_NAME_KEY,
+    current_guest_name,
     display_name,
     display_name_reads_database,
     guest_name,
@@ -79,6 +80,15 @@ class PublicConsumer(ProtocolConsumer):
             raise ProtocolError("bad_message", "that name belongs to an account; pick another")
         self.board.rename(self.client, rename.name)
         await self.remember_name(rename.name)
+
+    async def replacement_name(self) -> str:
+        """This visitor's next name once an account took theirs, kept in their session: the one
+        their chat sockets may have given them already, else a fresh guest name."""
+        try:
+            return await database_sync_to_async(current_guest_name)(self.scope.get("session"), guest_name())
+        except DatabaseError:
+            log.warning("board: cannot read a guest's session for a new name", exc_info=True)
+            return guest_name()
 
     async def remember_name(self, name: str) -> None:
         """Keep the name in the visitor's session, so chat and their next visit use it too."""

@@ -1,9 +1,11 @@
 // The private page: measures this browser's WebSocket round trip, one ping at a time, and shows
 // the figures, a live chart, a histogram and downloads. Nothing measured here leaves the browser.
 
-import uPlot from '../vendor/uplot/uPlot.esm.js';
+import uPlot from '../vendor/uplot/uPlot.esm.min.js';
+import { countAxis, timeAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { Pinger, followVisibility } from './pinger.js';
+import { setUpShare } from './share.js';
 import { LiveSocket, renderState } from './socket.js';
 import { SortedSamples, percentile, samplesNeeded } from './stats.js';
 
@@ -115,6 +117,7 @@ function setUpControls() {
   interval.addEventListener('change', () => pinger.setInterval(Number(interval.value)));
   byId('download-csv').addEventListener('click', () => download('csv', 'text/csv', samplesCsv()));
   byId('download-json').addEventListener('click', () => download('json', 'application/json', samplesJson()));
+  setUpShare(byId('share-form'), () => records);
 }
 
 function intervalLabel(ms) {
@@ -213,6 +216,8 @@ function renderFigures() {
   }
   byId('stat-samples').textContent = String(summary.count);
   byId('stat-lost').textContent = String(tally.lost);
+  const pings = summary.count + tally.lost;
+  byId('stat-lost-share').textContent = pings ? `(${((100 * tally.lost) / pings).toFixed(1)} %)` : '';
   byId('stat-discarded').textContent = String(tally.discarded);
   byId('stat-outages').textContent = String(outages.length);
   byId('stat-outage-time').textContent = (totalOutageMs() / 1000).toFixed(1);
@@ -270,7 +275,7 @@ function createCharts() {
     width: delayEl.clientWidth,
     height: CHART_HEIGHT,
     scales: { y: { range: fromZero } },
-    axes: [axis(''), axis('ms')],
+    axes: [{ ...axis(''), ...timeAxis }, axis('ms')],
     // spanGaps false: a null (a lost or discarded ping, an outage) breaks the line.
     series: [{}, { label: 'Delay', stroke: accent, width: 2, spanGaps: false, value: (u, v) => withUnit(v) }],
   }, [[], []], delayEl);
@@ -283,7 +288,7 @@ function createCharts() {
       x: { time: false, range: aroundBins },
       y: { range: fromZero },
     },
-    axes: [axis('delay, ms'), axis('samples')],
+    axes: [axis('delay, ms'), { ...axis('samples'), ...countAxis }],
     series: [
       { label: 'Delay', value: (u, v) => (v === null ? '—' : binLabel(v)) },
       { label: 'Samples', stroke: accent, fill: accentFill, paths: uPlot.paths.bars({ size: [0.9, Infinity] }), points: { show: false } },

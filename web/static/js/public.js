@@ -3,7 +3,8 @@
 // joins, leaves and renames arrive as they happen. The first render uses the snapshot the page
 // was served with, so the board shows before the socket opens.
 
-import uPlot from '../vendor/uplot/uPlot.esm.js';
+import uPlot from '../vendor/uplot/uPlot.esm.min.js';
+import { countAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
 import { Pinger, followVisibility } from './pinger.js';
@@ -271,7 +272,7 @@ function createChart() {
     width: el.clientWidth,
     height: CHART_HEIGHT,
     scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [axis('delay, ms', (u, ticks) => ticks.map(bucketLabel)), axis('clients')],
+    axes: [axis('delay, ms', (u, ticks) => ticks.map(bucketLabel)), { ...axis('clients'), ...countAxis }],
     series: [
       { label: 'Delay', value: (u, v) => (v === null ? '—' : bucketLabel(v)) },
       {

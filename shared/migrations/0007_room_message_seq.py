@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("shared", "0005_number_existing_messages"),
+        ("shared", "0006_number_existing_messages"),
     ]
 
     operations = [

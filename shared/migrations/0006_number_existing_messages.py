@@ -17,7 +17,7 @@ def number_messages(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("shared", "0004_message_seq"),
+        ("shared", "0005_message_seq"),
     ]
 
     operations = [

@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("shared", "0003_account_names_and_guest_authors"),
+        ("shared", "0004_shared_results"),
     ]
 
     operations = [
