@@ -5,8 +5,15 @@ through database_sync_to_async. Room members live in Redis, one LiveSet per room
 worker refreshing its own sockets (ws/chat.py), so a killed worker leaves no phantom members.
 
 Message ids on the wire are the database ids as strings: they come from the database at the
-commit that makes a message real, need no second unique column, and let the server select
-"the room's newest" with the same index that serves history. Clients treat them as opaque.
+commit that makes a message real. Clients treat them as opaque.
+
+Each message also has its place in its room, `seq`: 1, 2, 3, ... with no gaps, in commit
+order. It is taken from the room's row (`last_seq`) in the transaction that stores the message,
+and that row's lock is held to the commit, so a message is committed only after every message
+before it in its room (SQLite writes one transaction at a time anyway). A database id gives no
+such promise (ids are taken before commit, and shared by all rooms). So a worker that has sent
+a socket everything up to `seq` n knows exactly what it lacks when it sees n + 2, or the room's
+`last_seq` past n: the messages after n, read back from here (ws/chat.py).
 """
 
 import json
@@ -16,6 +23,8 @@ from typing import Any
 
 import redis
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from shared.identity import current_guest_name, is_signed_in
 from shared.models import AUTHOR_MAX_CHARS, Message, Room
@@ -40,8 +49,13 @@ def post_message(room: str, author: str, text: str, *, guest: bool = True) -> Ch
     """
     with transaction.atomic():
         room_row = open_room(room)
-        message = Message.objects.create(room=room_row, author=author[:AUTHOR_MAX_CHARS], guest=guest, text=text)
-        Room.objects.filter(pk=room_row.pk).update(last_activity_at=message.sent_at)
+        now = timezone.now()
+        # Takes the room row's lock until the commit: the room's next message waits here (module doc).
+        Room.objects.filter(pk=room_row.pk).update(last_seq=F("last_seq") + 1, last_activity_at=now)
+        seq = Room.objects.filter(pk=room_row.pk).values_list("last_seq", flat=True).get()
+        message = Message.objects.create(
+            room=room_row, author=author[:AUTHOR_MAX_CHARS], guest=guest, text=text, sent_at=now, seq=seq
+        )
     return message_shape(message, room)
 
 
@@ -51,30 +65,25 @@ def recent_messages(room: str, limit: int = HISTORY_LENGTH) -> list[ChatMessageS
     return [message_shape(message, room) for message in reversed(newest_first)]
 
 
-def newest_ids(rooms: Iterable[str], limit: int = HISTORY_LENGTH) -> dict[str, list[str]]:
-    """The ids of each room's last `limit` messages, read from the index alone.
-
-    A worker compares them every heartbeat with what its sockets were sent: normally
-    nothing is missing; after a lost broadcast (Redis down or restarted when the message
-    was sent) it fetches and sends the rest. One call covers all of a worker's rooms.
-    """
-    return {room: _newest_ids(room, limit) for room in rooms}
+def last_seqs(rooms: Iterable[str]) -> dict[str, int]:
+    """Each room's newest `seq` (0 for a room with no messages, or none of that name), in one
+    query. A worker compares them every heartbeat with what its sockets were sent (ws/chat.py)."""
+    rooms = list(rooms)
+    found = dict(Room.objects.filter(name__in=rooms).values_list("name", "last_seq"))
+    return {room: found.get(room, 0) for room in rooms}
 
 
-def _newest_ids(room: str, limit: int) -> list[str]:
-    ids = Message.objects.filter(room__name=room).order_by("-id").values_list("id", flat=True)[:limit]
-    return [str(pk) for pk in ids]
-
-
-def messages_with_ids(room: str, ids: Iterable[str]) -> list[ChatMessageShape]:
-    """These messages of the room, oldest first."""
-    messages = Message.objects.filter(room__name=room, pk__in=[int(i) for i in ids]).order_by("id")
+def messages_after(room: str, after: int, upto: int, limit: int) -> list[ChatMessageShape]:
+    """The room's messages with `after` < seq <= `upto`, in seq order, at most `limit` of them
+    (the first ones). Fewer than the range holds only if some were deleted."""
+    messages = Message.objects.filter(room__name=room, seq__gt=after, seq__lte=upto).order_by("seq")[:limit]
     return [message_shape(message, room) for message in messages]
 
 
 def message_shape(message: Message, room: str) -> ChatMessageShape:
     return {
         "id": str(message.pk),
+        "seq": message.seq,
         "room": room,
         "author": message.author,
         "guest": message.guest,
@@ -83,9 +92,11 @@ def message_shape(message: Message, room: str) -> ChatMessageShape:
     }
 
 
-def message_id(frame: str) -> str:
-    """The id inside a serialized `message` frame (shared.protocol.message_frame)."""
-    return json.loads(frame)["message"]["id"]
+def message_seq(frame: str) -> int | None:
+    """The `seq` inside a serialized `message` frame (shared.protocol.message_frame); None for
+    a frame without one."""
+    seq = json.loads(frame).get("message", {}).get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 def author_for(user: Any, session: Any, fallback: str) -> str:

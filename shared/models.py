@@ -28,6 +28,9 @@ class Room(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Moved forward by every message: /chat/ lists rooms by it without scanning messages.
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # The `seq` of the room's newest message (0: none yet). Moved forward by every message in
+    # the transaction that stores it; the row's lock orders the room's messages (shared/chat.py).
+    last_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ("-last_activity_at",)
@@ -48,11 +51,18 @@ class Message(models.Model):
     guest = models.BooleanField(default=True)
     text = models.TextField(max_length=CHAT_TEXT_MAX_CHARS)
     sent_at = models.DateTimeField(default=timezone.now)
+    # Its place in its room: 1, 2, 3, ... with no gaps, in the order the messages were committed.
+    seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         indexes = (
-            # A room's history and the workers' catch-up: WHERE room_id = ? ORDER BY id DESC LIMIT 50.
+            # A room's history: WHERE room_id = ? ORDER BY id DESC LIMIT 50.
             models.Index(fields=["room", "-id"], name="room_recent_messages"),
+        )
+        constraints = (
+            # One message per place; its index serves the workers' catch-up (WHERE room_id = ?
+            # AND seq > ? ORDER BY seq).
+            models.UniqueConstraint(fields=["room", "seq"], name="room_message_seq"),
         )
 
     def __str__(self) -> str:

@@ -370,6 +370,7 @@ class Histogram(TypedDict):
 
 class ChatMessageShape(TypedDict):
     id: str
+    seq: int  # its place in its room: 1, 2, 3, ... in the order delivered (shared/chat.py)
     room: str
     author: str
     guest: bool  # the author is not an account: a display name chosen by a visitor

@@ -13,7 +13,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-OPCODE_TEXT, OPCODE_CLOSE = 0x1, 0x8
+OPCODE_TEXT, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x1, 0x8, 0x9, 0xA
 
 
 @dataclass
@@ -63,10 +63,14 @@ class SlowPeer:
 
     def send_json(self, frame: dict) -> bool:
         """Send one text frame; False (and `closed_at` noted) once the connection is gone."""
+        return self.send_frame(OPCODE_TEXT, json.dumps(frame).encode())
+
+    def send_frame(self, opcode: int, payload: bytes) -> bool:
+        """Send one frame of any kind (a ping, a made-up pong); False once the connection is gone."""
         if self.closed_at is not None:
             return False
         try:
-            self.sock.sendall(masked_frame(OPCODE_TEXT, json.dumps(frame).encode()))
+            self.sock.sendall(masked_frame(opcode, payload))
         except OSError:  # reset, broken pipe, or a send that cannot go on (timeout)
             self.closed_at = time.monotonic()
             return False

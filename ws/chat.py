@@ -2,28 +2,30 @@
 
 Each room with sockets on this worker has one LocalRoom, the room topic's only follower on the
 process Runtime: a message crosses Redis once per worker, and the LocalRoom writes the same
-bytes to each of its sockets. It also makes delivery exact:
-- a socket gets its history first; live messages that arrive meanwhile wait for it and are
-  sent after, unless the history already had them;
-- each socket remembers the ids it was sent, so nothing reaches it twice;
-- every heartbeat the worker compares each room's newest stored ids with what its sockets
-  were sent and sends what is missing. A broadcast lost to a Redis outage or restart thus
-  reaches everybody within LIVE_HEARTBEAT_SECONDS, even while Redis is still down (the
-  database, not Redis, is the record).
+bytes to each of its sockets. Delivery is exactly once and in order, by each message's place in
+its room (`seq`: 1, 2, 3, ... in commit order, shared/chat.py):
+- each seat keeps its cursor, the `seq` of the last message it was sent (its history's last,
+  to begin with). A message with `seq` <= cursor is not sent again; `seq` = cursor + 1 is sent
+  at once; a larger one means the seat missed some (a broadcast lost in a hung Redis, or one
+  still on its way): the LocalRoom reads the messages after the cursor back from the database
+  and sends them in order. Memory per seat: one number, whatever the volume.
+- every heartbeat the worker reads each room's newest `seq` from the database and does the
+  same for a seat behind it. A broadcast lost to a Redis outage or restart thus reaches
+  everybody within LIVE_HEARTBEAT_SECONDS, even while Redis is still down (the database, not
+  Redis, is the record), or at once when the room's next message shows the gap.
 Member counts: each socket is one member of the room's LiveSet in Redis, refreshed by the
 heartbeat, so a killed worker's sockets drop out within LIVE_TTL_SECONDS.
 """
 
 import logging
 import uuid
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from shared.chat import HISTORY_LENGTH, members_key, message_id, messages_with_ids, newest_ids, recent_messages
+from shared.chat import last_seqs, members_key, message_seq, messages_after, recent_messages
 from shared.liveset import LiveSet
 from shared.protocol import ChatMessageShape, history_frame, message_frame
 from shared.redis import async_redis, attempt
@@ -31,12 +33,14 @@ from ws.runtime import Runtime, Socket
 
 log = logging.getLogger(__name__)
 
-# Ids a socket remembers having been sent: twice the catch-up window (the room's newest
-# HISTORY_LENGTH), so a message inside that window is never sent to it twice.
-REMEMBERED_IDS = 2 * HISTORY_LENGTH
 # A member's join or leave waits this long at most for Redis (it fails at once when Redis is
 # down; this bounds a Redis that hangs).
 MEMBERS_WAIT_SECONDS = 0.5
+# Messages read back from the database at a time when seats are behind.
+CATCH_UP_PAGE = 200
+
+# (room, after, upto, limit) -> the room's messages with after < seq <= upto, in seq order.
+Fetch = Callable[[str, int, int, int], Awaitable[list[ChatMessageShape]]]
 
 
 def topic(room: str) -> str:
@@ -44,66 +48,36 @@ def topic(room: str) -> str:
     return f"chat.{room}"
 
 
-class RecentIds:
-    """The last `size` ids added, with constant-time membership."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._order: deque[str] = deque()
-        self._ids: set[str] = set()
-
-    def __contains__(self, message: str) -> bool:
-        return message in self._ids
-
-    def add(self, message: str) -> None:
-        if message in self._ids:
-            return
-        self._order.append(message)
-        self._ids.add(message)
-        if len(self._order) > self._size:
-            self._ids.discard(self._order.popleft())
-
-
 class Seat:
-    """One socket in one room: the ids it was sent, and what waits until its history is out."""
+    """One socket in one room, and its cursor: the `seq` of the last message it was sent
+    (None until its history is out; it gets nothing live before)."""
 
     def __init__(self, socket: Socket):
         self.socket = socket
         self.member_id = uuid.uuid4().hex
-        self._sent = RecentIds(REMEMBERED_IDS)
-        # Frames that arrive before the history is sent; None once it is.
-        self._held: list[tuple[str, str]] | None = []
+        self.cursor: int | None = None
 
     @property
     def is_open(self) -> bool:
-        """Its history is out: from now on it gets live messages as they come."""
-        return self._held is None
+        return self.cursor is not None
 
-    def lacks(self, message: str) -> bool:
-        return message not in self._sent
-
-    async def offer(self, message: str, frame: str) -> None:
-        """Send a message frame unless this socket already has it (or hold it for later)."""
-        if self._held is not None:
-            self._held.append((message, frame))
-        elif message not in self._sent:
-            self._sent.add(message)
-            await self._send(frame)
+    def behind(self, seq: int) -> bool:
+        """An open seat that has not been sent `seq` yet."""
+        return self.cursor is not None and self.cursor < seq
 
     async def open_with(self, history: list[ChatMessageShape], room: str) -> None:
-        """Send the history first, then what arrived meanwhile and the history lacks."""
-        for message in history:
-            self._sent.add(message["id"])
-        await self._send(history_frame(room, history))
-        held = self._held
-        while held:  # offers made while we send land here too, and are sent in turn
-            message, frame = held.pop(0)
-            if message not in self._sent:
-                self._sent.add(message)
-                await self._send(frame)
-        self._held = None
+        """Send the history; from here on the seat takes the messages after its last."""
+        self.cursor = max((message["seq"] for message in history), default=0)
+        await self.send(history_frame(room, history))
 
-    async def _send(self, frame: str) -> None:
+    async def take(self, seq: int, frame: str) -> None:
+        """Send message `seq` if it is the seat's next one (the cursor moves before the write,
+        so no other delivery can send it too)."""
+        if self.cursor is not None and seq == self.cursor + 1:
+            self.cursor = seq
+            await self.send(frame)
+
+    async def send(self, frame: str) -> None:
         try:
             await self.socket.send(text_data=frame)
         except Exception:  # a socket closing mid-send must not stop the room's other sockets
@@ -111,26 +85,72 @@ class Seat:
 
 
 class LocalRoom:
-    """A room's seats on this worker; the Runtime delivers the room's broadcasts here."""
+    """A room's seats on this worker; the Runtime delivers the room's broadcasts here.
 
-    def __init__(self, name: str):
+    `fetch` reads messages back from the database (shared.chat.messages_after); `spawn` runs
+    the catch-up in the background, so a delivery never waits on the database.
+    """
+
+    def __init__(self, name: str, fetch: Fetch, spawn: Callable[[Awaitable], object]):
         self.name = name
         self.seats: dict[Socket, Seat] = {}
+        # The newest `seq` this worker has seen in the room (a frame, or the database).
+        self.newest = 0
+        self._fetch = fetch
+        self._spawn = spawn
+        self._catching_up = False
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """A `message` frame published to the room by any worker (the Runtime's Socket protocol)."""
-        if text_data is not None:
-            await self.offer(message_id(text_data), text_data)
+        seq = message_seq(text_data) if text_data is not None else None
+        if seq is not None:
+            await self.deliver(seq, text_data)
 
-    async def offer(self, message: str, frame: str) -> None:
+    async def deliver(self, seq: int, frame: str) -> None:
+        """Message `seq`: to each seat whose next it is; seats that missed some catch up."""
+        self.newest = max(self.newest, seq)
         for seat in tuple(self.seats.values()):
-            await seat.offer(message, frame)
+            await seat.take(seq, frame)
+        self.catch_up_if_behind()
 
-    def missing(self, ids: Iterable[str]) -> list[str]:
-        """Of these ids, the ones some open seat has not been sent (a seat still waiting for
-        its history gets them in it)."""
-        seats = [seat for seat in self.seats.values() if seat.is_open]
-        return [i for i in ids if any(seat.lacks(i) for seat in seats)]
+    def saw(self, seq: int) -> None:
+        """The room's newest `seq` is at least this (the database says so)."""
+        self.newest = max(self.newest, seq)
+        self.catch_up_if_behind()
+
+    def catch_up_if_behind(self) -> None:
+        if not self._catching_up and any(seat.behind(self.newest) for seat in self.seats.values()):
+            self._catching_up = True
+            self._spawn(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Until every open seat has everything up to `newest`: read the messages after the
+        furthest-behind cursor back from the database, and send each seat what it lacks, in
+        order. Live deliveries meanwhile go to the seats that are up to date."""
+        try:
+            while True:
+                upto = self.newest
+                seats = [seat for seat in self.seats.values() if seat.behind(upto)]
+                if not seats:
+                    return
+                after = min(seat.cursor for seat in seats)
+                page = await self._fetch(self.name, after, upto, CATCH_UP_PAGE)
+                for message in page:
+                    frame = message_frame(message)
+                    for seat in seats:
+                        if seat.behind(message["seq"]):
+                            # Everything before it is out (or deleted): it is this seat's next.
+                            seat.cursor = message["seq"] - 1
+                            await seat.take(message["seq"], frame)
+                if len(page) < CATCH_UP_PAGE:
+                    # The whole range is out: what it lacks was deleted; the seats are at `upto`.
+                    for seat in seats:
+                        if seat.behind(upto):
+                            seat.cursor = upto
+        except Exception:  # the database is down: the next heartbeat tries again
+            log.warning("chat %s: catching up from the database failed", self.name, exc_info=True)
+        finally:
+            self._catching_up = False
 
 
 class ChatRooms:
@@ -153,8 +173,8 @@ class ChatRooms:
         room = self.rooms.get(name)
         is_new = room is None
         if is_new:
-            room = self.rooms[name] = LocalRoom(name)
-        seat = room.seats[socket] = Seat(socket)  # held for from here on: nothing slips past
+            room = self.rooms[name] = LocalRoom(name, database_sync_to_async(messages_after), self.runtime.spawn)
+        seat = room.seats[socket] = Seat(socket)  # gets nothing live until its history is out
         try:
             if is_new:
                 await self.runtime.follow(topic(name), room)
@@ -163,6 +183,7 @@ class ChatRooms:
             await self.leave(socket, name)
             raise
         await seat.open_with(history, name)
+        room.catch_up_if_behind()  # what was published while the history was read
         await attempt(self._members(name).refresh([seat.member_id]), MEMBERS_WAIT_SECONDS)
 
     async def leave(self, socket: Socket, name: str) -> None:
@@ -188,16 +209,13 @@ class ChatRooms:
     # ------------------------------------------------------------ periodic jobs
 
     async def catch_up(self) -> None:
-        """Send each seat the newest stored messages it has not been sent (see the module doc)."""
+        """Send each seat the stored messages it has not been sent (see the module doc)."""
         if not self.rooms:
             return
-        stored = await database_sync_to_async(newest_ids)(list(self.rooms))
-        for name, ids in stored.items():
+        for name, seq in (await database_sync_to_async(last_seqs)(list(self.rooms))).items():
             room = self.rooms.get(name)
-            missing = room.missing(ids) if room else []
-            if missing:
-                for message in await database_sync_to_async(messages_with_ids)(name, missing):
-                    await room.offer(message["id"], message_frame(message))
+            if room is not None:
+                room.saw(seq)
 
     async def refresh_members(self) -> None:
         for name, room in tuple(self.rooms.items()):

@@ -17,7 +17,8 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   more is written to it but its close frame. A peer that does not read will not read the
   close frame either: autobahn drops the connection when the closing handshake is not
   answered within CLOSE_GRACE_SECONDS.
-- Control frames from the peer are rate limited: pings and pongs together at most
+- Control frames from the peer are rate limited: pings and pongs together (but for the pongs
+  that answer probes, which come no faster than probes go out) at most
   CONTROL_RATE_PER_SECOND on average (burst CONTROL_BURST, shared/ratelimit.py). A peer over
   it is closed with 4008 and its pings go unanswered: each ping costs the server a pong it
   must buffer, so a ping flood is a way to make it buffer without sending application frames.
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 # dropped (autobahn's closeHandshakeTimeout, set explicitly so it cannot drift to "never").
 CLOSE_GRACE_SECONDS = 1.0
 
-# A probe's ping payload: this prefix, then its marker (8 bytes, big-endian).
+# A probe's ping payload: this prefix, then its random token (16 bytes, shared/backlog.py).
 PROBE_PREFIX = b"backlog:"
 
 
@@ -106,9 +107,11 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             super()._onPing(payload)  # autobahn answers with a pong (counted by counted_write)
 
     def _onPong(self, payload):
-        # Only the answer to a probe still waiting proves anything (shared/backlog.py).
-        if self.control_frame_allowed() and payload.startswith(PROBE_PREFIX):
-            self.backlog.answered(payload[len(PROBE_PREFIX) :])
+        # Only the answer to a probe still waiting proves anything (shared/backlog.py). Those
+        # come no faster than the probes went out, so only the other pongs count as flooding.
+        if payload.startswith(PROBE_PREFIX) and self.backlog.answered(payload[len(PROBE_PREFIX) :]):
+            return
+        self.control_frame_allowed()
 
     def control_frame_allowed(self) -> bool:
         """Within the peer's control frame rate; otherwise close the socket with 4008 once."""

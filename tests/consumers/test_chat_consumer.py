@@ -91,7 +91,7 @@ async def test_a_socket_opens_with_the_rooms_last_50_messages_oldest_first(live_
     assert history["room"] == "lobby"
     assert [m["text"] for m in history["messages"]] == [f"m{n}" for n in range(5, HISTORY_LENGTH + 5)]
     first = history["messages"][0]
-    assert set(first) == {"id", "room", "author", "guest", "text", "sent_at"}
+    assert set(first) == {"id", "seq", "room", "author", "guest", "text", "sent_at"}
     assert (first["room"], first["author"], type(first["id"]), type(first["sent_at"])) == ("lobby", "ada", str, int)
     await client.disconnect()
 

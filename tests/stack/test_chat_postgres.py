@@ -107,5 +107,39 @@ async def test_chat_borrows_pooled_connections_instead_of_connecting_per_message
     opened = sessions_opened(database) - before
     assert opened <= 6, f"{opened} new connections for 40 messages and 40 pages"
     assert len(rows(database, room)) == 41
+
+
+async def test_concurrent_senders_get_one_place_each_and_every_member_the_room_order(postgres_stack, database):
+    """Six sockets on both workers post at once: PostgreSQL numbers the room's messages 1..n with
+    no gap and no place taken twice (the room row's lock), and every member receives them all,
+    each once, in that order (ws/chat.py)."""
+    room = unique_room("pgseq")
+    sockets = await enter_on_both_workers(postgres_stack, room, count=6)
+    per_socket = 10
+    heard: list[list[int]] = [[] for _ in sockets]
+
+    async def listen(index: int) -> None:
+        while len(heard[index]) < per_socket * len(sockets):
+            heard[index].append((await next_message(sockets[index]))["seq"])
+
+    async def post(index: int) -> None:
+        for n in range(per_socket):
+            await say(sockets[index], f"s{index}.{n}")
+
+    listening = [asyncio.create_task(listen(i)) for i in range(len(sockets))]
+    await asyncio.gather(*(post(i) for i in range(len(sockets))))
+    await asyncio.wait_for(asyncio.gather(*listening), timeout=30)
+    total = per_socket * len(sockets)
+    with psycopg.connect(f"{SERVER} dbname={database}") as db:
+        seqs = [
+            seq
+            for (seq,) in db.execute(
+                "SELECT m.seq FROM shared_message m JOIN shared_room r ON r.id = m.room_id"
+                " WHERE r.name = %s ORDER BY m.seq",
+                (room,),
+            )
+        ]
+    assert seqs == list(range(1, total + 1))
+    assert all(h == list(range(1, total + 1)) for h in heard), heard
     for socket in sockets:
         await socket.close()

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from shared.stack import WS_WORKERS
 from tests.chatclient import enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.slowpeer import SlowPeer
+from tests.slowpeer import OPCODE_PING, OPCODE_PONG, SlowPeer
 from tests.stack.slow_readers import SLOW_REPORTS_PER_SECOND, scenario
 
 pytestmark = pytest.mark.stack
@@ -108,3 +108,63 @@ def test_a_chat_peer_that_never_reads_is_closed_and_the_room_goes_on(slow_stack)
     assert len(stored) >= 20  # it had its say before it was cut off
     assert sorted(heard) == sorted(str(pk) for (pk,) in stored)  # the reader: every message, once
     peer.close()
+
+
+# The pong a peer that never reads sent every 0.5 s to pass for a reader: a probe marker it
+# could not have been sent (probes once counted up from 1; now they are random).
+FORGED_PONG = b"backlog:" + b"\xff" * 8
+
+
+def forge_pongs_until_cut_off(peer: SlowPeer, frame: dict, seconds: float) -> float | None:
+    """Send `frame` 20 times a second and a made-up pong every 0.5 s (within the control
+    rate) until the connection fails; seconds until then, or None."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if not peer.send_json(frame):
+            return peer.closed_at - started
+        if peer.sent_frames % 10 == 0 and not peer.send_frame(OPCODE_PONG, FORGED_PONG):
+            return peer.closed_at - started
+        time.sleep(1 / SLOW_REPORTS_PER_SECOND)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("path", "frame"),
+    [
+        ("/ws/public/", {"type": "delay", "delay_ms": 1.5}),
+        ("/ws/chat/forged/", {"type": "message", "text": "x" * 1500}),
+    ],
+    ids=["board", "chat"],
+)
+def test_a_peer_that_forges_pongs_is_closed_all_the_same(slow_stack, path, frame):
+    """Only the answer to a probe actually sent (random payload) proves reading."""
+    peer = SlowPeer("127.0.0.1", slow_stack.port, path)
+    peer.open()
+    try:
+        cut_off_after = forge_pongs_until_cut_off(peer, frame, 40)
+        assert cut_off_after is not None, "a peer forging pongs was never closed"
+        assert cut_off_after <= 30
+        ending = peer.read_to_the_end()
+        assert ending.close_code == 4009 or ending.reset, ending
+    finally:
+        peer.close()
+
+
+@pytest.mark.parametrize("forging", [False, True], ids=["pings", "pings-and-forged-pongs"])
+def test_a_peer_that_floods_pings_and_never_reads_is_closed(slow_stack, forging):
+    """Each ping costs the server a pong it must buffer: a flood is closed with 4008 at once
+    (or its connection dropped), long before Daphne's own ping timeout."""
+    peer = SlowPeer("127.0.0.1", slow_stack.port, "/ws/ping/")
+    peer.open()
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 40 and peer.send_frame(OPCODE_PING, b"p" * 125):
+            if forging and peer.sent_frames % 50 == 0:
+                peer.send_frame(OPCODE_PONG, FORGED_PONG)
+            time.sleep(0.001)
+        assert peer.closed_at is not None, "a ping flood was never cut off"
+        assert peer.closed_at - started <= 30
+        ending = peer.read_to_the_end()
+        assert ending.close_code == 4008 or ending.reset, ending
+    finally:
+        peer.close()

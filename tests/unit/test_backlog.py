@@ -66,11 +66,12 @@ def test_an_honest_reader_is_never_refused():
 
 def test_probes_go_out_once_a_second_or_every_quarter_of_the_bound():
     backlog = bound()
-    assert backlog.sent(100, now=0.0) == 1
+    first = backlog.sent(100, now=0.0)
     assert backlog.sent(100, now=0.5) is None  # neither a second nor 64 KiB since
-    assert backlog.sent(100, now=1.0) == 2  # a second
-    assert backlog.sent(64 * KIB, now=1.1) == 3  # a quarter of the bound
-    assert [p.marker for p in backlog.probes] == [1, 2, 3]
+    second = backlog.sent(100, now=1.0)  # a second
+    third = backlog.sent(64 * KIB, now=1.1)  # a quarter of the bound
+    assert [p.token for p in backlog.probes] == [first, second, third]
+    assert None not in (first, second, third)
 
 
 def test_no_probe_without_new_bytes():
@@ -84,11 +85,38 @@ def test_an_answer_proves_every_earlier_probe_and_unknown_answers_change_nothing
     first = backlog.sent(10, now=0.0)
     second = backlog.sent(20, now=1.0)
     backlog.sent(40, now=1.5)
-    backlog.answered(second)
+    assert backlog.answered(second)
     assert backlog.owed == 40
-    backlog.answered(first)  # late or repeated: nothing goes backwards
+    assert not backlog.answered(first)  # late or repeated: nothing goes backwards
+    assert not backlog.answered(second)
     assert backlog.owed == 40
     assert list(backlog.probes) == []
+
+
+def test_probe_payloads_cannot_be_guessed():
+    """Each is 16 random bytes: no counter a peer could run ahead of (nor the same twice)."""
+    backlog = bound()
+    tokens = [backlog.sent(100, now=float(second)) for second in range(50)]
+    assert len(set(tokens)) == 50
+    assert all(len(token) == 16 for token in tokens)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [b"backlog:" + b"\xff" * 8, b"\xff" * 16, b"\x00" * 16, b"", b"backlog:" + (2).to_bytes(8, "big")],
+    ids=["max-marker", "all-ones", "all-zeros", "empty", "next-counter"],
+)
+def test_a_pong_to_a_probe_never_sent_proves_nothing(forged):
+    """A peer that never reads but sends unrequested pongs is refused all the same."""
+    backlog = bound()
+    sent, now = 0, 0.0
+    while backlog.allows(now, frame=8 * KIB):
+        backlog.sent(8 * KIB, now)
+        assert not backlog.answered(forged)
+        sent += 8 * KIB
+        now += 0.05
+    assert sent <= 256 * KIB
+    assert backlog.owed == sent
 
 
 @pytest.mark.parametrize(("size", "age", "probe"), [(0, 1.0, 1.0), (1024, 0.0, 1.0), (1024, 1.0, 0.0)])

@@ -12,11 +12,11 @@ from shared.chat import (
     HISTORY_LENGTH,
     active_rooms,
     author_for,
+    last_seqs,
     member_counts,
     members_key,
-    message_id,
-    messages_with_ids,
-    newest_ids,
+    message_seq,
+    messages_after,
     open_room,
     post_message,
     recent_messages,
@@ -33,7 +33,7 @@ def test_posting_stores_the_message_and_returns_it_in_the_wire_shape():
     before = time.time() * 1000
     sent = post_message("lobby", "ada", "hello")
     row = Message.objects.get()
-    expected = {"id": str(row.pk), "room": "lobby", "author": "ada", "guest": True, "text": "hello"}
+    expected = {"id": str(row.pk), "seq": 1, "room": "lobby", "author": "ada", "guest": True, "text": "hello"}
     assert sent == {**expected, "sent_at": sent["sent_at"]}
     assert before - 1 <= sent["sent_at"] <= time.time() * 1000 + 1
     assert Room.objects.get().name == "lobby"
@@ -60,18 +60,27 @@ def test_history_is_the_last_50_of_that_room_oldest_first():
     assert recent_messages("nobody-here") == []
 
 
-def test_newest_ids_and_messages_with_ids_find_what_a_worker_missed():
-    """The catch-up reads each room's newest ids, then only the messages it lacks, oldest first."""
-    sent = [post_message("lobby", "ada", f"m{n}") for n in range(4)]
+def test_each_room_numbers_its_messages_from_1_without_gaps():
+    """`seq` is the message's place in its room, whatever other rooms do meanwhile."""
+    seqs = [post_message(room, "ada", "m")["seq"] for room in ("lobby", "other", "lobby", "lobby", "other")]
+    assert seqs == [1, 1, 2, 3, 2]
+    assert last_seqs(["lobby", "other", "empty"]) == {"lobby": 3, "other": 2, "empty": 0}
+
+
+def test_messages_after_a_cursor_come_in_seq_order_page_by_page():
+    """The catch-up reads what a seat lacks: after its cursor, up to the newest it knows of."""
+    sent = [post_message("lobby", "ada", f"m{n}") for n in range(6)]
     post_message("other", "bob", "x")
-    ids = newest_ids(["lobby", "empty"])
-    assert ids == {"lobby": [m["id"] for m in reversed(sent)], "empty": []}
-    assert messages_with_ids("lobby", [sent[2]["id"], sent[0]["id"]]) == [sent[0], sent[2]]
+    assert messages_after("lobby", 2, 5, limit=100) == sent[2:5]
+    assert messages_after("lobby", 0, 6, limit=2) == sent[0:2]
+    Message.objects.filter(pk=int(sent[3]["id"])).delete()  # an admin's deletion leaves a gap
+    assert [m["seq"] for m in messages_after("lobby", 2, 6, limit=100)] == [3, 5, 6]
 
 
-def test_the_id_of_a_serialized_message_frame_is_read_back():
-    """Workers dedupe the frames they relay by this id."""
-    assert message_id(message_frame(post_message("lobby", "ada", "hi"))) == str(Message.objects.get().pk)
+def test_the_seq_of_a_serialized_message_frame_is_read_back():
+    """Workers order the frames they relay by it."""
+    assert message_seq(message_frame(post_message("lobby", "ada", "hi"))) == 1
+    assert message_seq('{"type":"message","message":{"id":"7"}}') is None
 
 
 def test_opening_a_room_twice_gives_the_same_room():

@@ -38,3 +38,23 @@ def test_existing_users_get_keys_and_their_messages_lose_the_guest_mark():
         assert list(guests) == [("Bob", False), ("carol", False), ("visitor", True)]
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_messages_are_numbered_room_by_room_in_id_order():
+    """shared/migrations/0006: each room's messages get seq 1, 2, 3, ... and the room its last."""
+    old = migrate([("shared", "0004_shared_results")])
+    try:
+        Room = old.get_model("shared", "Room")
+        Message = old.get_model("shared", "Message")
+        lobby, other, _empty = (Room.objects.create(name=name) for name in ("lobby", "other", "empty"))
+        for room in (lobby, other, lobby, lobby, other):
+            Message.objects.create(room=room, author="ada", text="hi")
+
+        new = migrate([("shared", "0007_room_message_seq")])
+        rows = new.get_model("shared", "Message").objects.order_by("id").values_list("room__name", "seq")
+        assert list(rows) == [("lobby", 1), ("other", 1), ("lobby", 2), ("lobby", 3), ("other", 2)]
+        rooms = new.get_model("shared", "Room").objects.order_by("pk").values_list("name", "last_seq")
+        assert list(rooms) == [("lobby", 3), ("other", 2), ("empty", 0)]
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

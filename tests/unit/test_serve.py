@@ -1,69 +1,222 @@
-"""Daphne's protocol with the send backlog bound (ws/serve.py), its glue alone: every frame the
-application sends, text or bytes, is counted and probed; over the bound the socket is closed
-with 4009 once and sent nothing more; pongs to probes pay the debt."""
+"""Daphne's protocol with the send backlog bound (ws/serve.py), on a real autobahn connection
+over an in-memory transport that the peer never reads unless the test says so: every byte
+written counts (application frames, pongs to the peer's pings, the close frame); only pongs
+to probes actually sent pay the debt; a peer that floods control frames is closed with 4008."""
 
+import base64
+import os
 import struct
 
 import pytest
+from django.test import override_settings
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 
-from shared.backlog import SendBacklog
-from shared.protocol import CLOSE_TOO_SLOW
-from ws.serve import PROBE_PREFIX, BoundedWebSocketProtocol
+from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
+from shared.ratelimit import CONTROL_BURST
+from ws.serve import PROBE_PREFIX, AppWebSocketFactory
 
 KIB = 1024
+PING, PONG, CLOSE, TEXT, BINARY = 0x9, 0xA, 0x8, 0x1, 0x2
+PEER = IPv4Address("TCP", "127.0.0.1", 50000)
 
 
-class Recorded(BoundedWebSocketProtocol):
-    """The protocol with autobahn's wire methods replaced by a record of what they were asked."""
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Server:
+    """What Daphne's protocol asks of its server, no more."""
+
+    root_path = ""
+    proxy_forwarded_address_header = None
+    websocket_timeout = -1
+    websocket_connect_timeout = 5
+    ping_interval = 20
+
+    def protocol_connected(self, protocol): ...
+
+    def protocol_disconnected(self, protocol): ...
+
+    def log_action(self, *args): ...
+
+    def create_application(self, protocol, scope):
+        class Queue:
+            def put_nowait(self, message): ...
+
+        return Queue()
+
+
+class Peer:
+    """One open WebSocket to the protocol; `written` is every byte the server wrote to it."""
 
     def __init__(self):
-        self.state = self.STATE_OPEN
-        self.client_addr = ["127.0.0.1", 0]
-        self.backlog = SendBacklog(max_bytes=64 * KIB, max_seconds=10.0)
-        self.wire: list[tuple] = []
+        self.clock = Clock()
+        factory = AppWebSocketFactory(Server(), server="Daphne")
+        self.protocol = factory.buildProtocol(PEER)
+        self.protocol.clock = self.clock
+        self.transport = StringTransport(peerAddress=PEER, hostAddress=IPv4Address("TCP", "127.0.0.1", 80))
+        self.protocol.makeConnection(self.transport)
+        self.protocol._raw_query_string = b""  # Daphne's HTTP side sets it before the upgrade
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.protocol.dataReceived(
+            f"GET /ws/ping/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        self.protocol.handle_reply({"type": "websocket.accept"})
+        self.read_up_to = self.transport.value().index(b"\r\n\r\n") + 4  # the handshake, read
 
-    def sendMessage(self, payload, isBinary=False):
-        self.wire.append(("message", len(payload), isBinary))
+    @property
+    def written(self) -> bytes:
+        return self.transport.value()
 
-    def sendPing(self, payload=None):
-        self.wire.append(("ping", payload))
+    def frames(self) -> list[tuple[int, bytes]]:
+        """Every frame the server wrote after its handshake: (opcode, payload)."""
+        data, at, out = self.written, self.read_up_to, []
+        while at < len(data):
+            opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
+            at += 2
+            if length == 126:
+                length, at = struct.unpack(">H", data[at : at + 2])[0], at + 2
+            elif length == 127:
+                length, at = struct.unpack(">Q", data[at : at + 8])[0], at + 8
+            out.append((opcode, data[at : at + length]))
+            at += length
+        return out
 
-    def sendClose(self, code=None, reason=None):
-        self.wire.append(("close", code))
-        self.state = self.STATE_CLOSING
+    def closes(self) -> list[int]:
+        return [struct.unpack(">H", payload[:2])[0] for opcode, payload in self.frames() if opcode == CLOSE]
 
-    def probes(self) -> list[int]:
-        return [
-            struct.unpack(">Q", p[len(PROBE_PREFIX) :])[0] for kind, *rest in self.wire if kind == "ping" for p in rest
-        ]
+    def send(self, opcode: int, payload: bytes) -> None:
+        """A masked frame from the peer (payloads under 126 bytes)."""
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        self.protocol.dataReceived(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def app_sends(self, frame: str | bytes) -> None:
+        self.protocol.handle_reply(
+            {"type": "websocket.send", **({"bytes": frame} if isinstance(frame, bytes) else {"text": frame})}
+        )
+
+    def answer_probes(self) -> None:
+        """What an honest peer's library does once it has read everything: pong each ping."""
+        for opcode, payload in self.frames()[self._answered :]:
+            if opcode == PING:
+                self.send(PONG, payload)
+        self._answered = len(self.frames())
+
+    _answered = 0
+
+
+@pytest.fixture
+def peer():
+    with override_settings(WS_SEND_BACKLOG_BYTES=64 * KIB, WS_SEND_BACKLOG_SECONDS=10.0):
+        yield Peer()
 
 
 @pytest.mark.parametrize("frame", ["x" * 20 * KIB, b"x" * 20 * KIB], ids=["text", "bytes"])
-def test_a_peer_that_never_answers_is_closed_once_and_sent_nothing_more(frame):
-    protocol = Recorded()
+def test_a_peer_that_never_answers_is_closed_once_and_sent_nothing_more(peer, frame):
     for _ in range(10):
-        protocol.handle_reply(
-            {"type": "websocket.send", **({"bytes": frame} if isinstance(frame, bytes) else {"text": frame})}
-        )
-    messages = [entry for entry in protocol.wire if entry[0] == "message"]
+        peer.app_sends(frame)
+        peer.clock.now += 0.1
+    messages = [payload for opcode, payload in peer.frames() if opcode in (TEXT, BINARY)]
     assert len(messages) == 3  # 60 KiB owed; a fourth would make 80
-    assert [entry for entry in protocol.wire if entry[0] == "close"] == [("close", CLOSE_TOO_SLOW)]
-    assert protocol.wire[-1] == ("close", CLOSE_TOO_SLOW)
+    assert peer.closes() == [CLOSE_TOO_SLOW]
+    assert peer.frames()[-1][0] == CLOSE
+    size = len(peer.written)
+    peer.send(PING, b"still there?")  # no pong for it either: nothing more is written
+    peer.protocol.check_timeouts()
+    assert len(peer.written) == size
 
 
-def test_pongs_to_probes_let_a_reading_peer_go_on_for_ever():
-    protocol = Recorded()
+def test_pongs_to_probes_let_a_reading_peer_go_on_for_ever(peer):
     for _ in range(100):
-        protocol.serverSend("x" * 20 * KIB)
-        for marker in protocol.probes():
-            protocol.onPong(PROBE_PREFIX + struct.pack(">Q", marker))
-    assert sum(entry[0] == "message" for entry in protocol.wire) == 100
-    assert all(entry[0] != "close" for entry in protocol.wire)
+        peer.app_sends("x" * 20 * KIB)
+        peer.answer_probes()
+        peer.clock.now += 0.1
+        peer.protocol.check_timeouts()
+    assert sum(opcode == TEXT for opcode, _ in peer.frames()) == 100
+    assert peer.closes() == []
 
 
-def test_pongs_that_are_not_probes_change_nothing():
-    protocol = Recorded()
-    protocol.serverSend("x" * 40 * KIB)
-    protocol.onPong(b"an autobahn auto-ping payload")
-    protocol.onPong(PROBE_PREFIX + b"\x00")
-    assert protocol.backlog.owed == 40 * KIB
+@pytest.mark.parametrize(
+    "forged",
+    [PROBE_PREFIX + b"\xff" * 8, PROBE_PREFIX + struct.pack(">Q", 1), PROBE_PREFIX + b"\x00" * 16, b"hello"],
+    ids=["max-marker", "first-marker", "zeros", "other"],
+)
+def test_unrequested_pongs_prove_nothing(peer, forged):
+    """The attack: app frames never read, and a made-up pong every 0.5 s (under the control rate)."""
+    for _ in range(40):
+        peer.app_sends("x" * 8 * KIB)
+        peer.send(PONG, forged)
+        peer.clock.now += 0.5
+        peer.protocol.check_timeouts()
+    assert peer.closes() == [CLOSE_TOO_SLOW]
+    assert sum(opcode == TEXT for opcode, _ in peer.frames()) <= 8
+
+
+def test_probe_payloads_are_random_and_a_replayed_answer_proves_nothing_more(peer):
+    peer.app_sends("x" * 20 * KIB)
+    first = [payload for opcode, payload in peer.frames() if opcode == PING]
+    assert len(first) == 1
+    assert len(first[0]) == len(PROBE_PREFIX) + 16
+    peer.send(PONG, first[0])
+    assert peer.protocol.backlog.owed < 100  # only the probe's own bytes
+    peer.clock.now += 2
+    peer.app_sends("x" * 20 * KIB)
+    second = [payload for opcode, payload in peer.frames() if opcode == PING][1]
+    assert second != first[0]
+    peer.send(PONG, first[0])  # replayed
+    assert peer.protocol.backlog.owed > 20 * KIB
+
+
+def test_pongs_to_the_peers_pings_count_and_are_probed(peer):
+    """A peer that pings (within the rate) and never reads: its pongs are owed like any frame,
+    a probe follows them, and the unanswered probe closes the socket after the bound's age."""
+    for _ in range(50):
+        peer.send(PING, b"p" * 125)
+        peer.clock.now += 0.2
+        peer.protocol.check_timeouts()
+    pongs = [payload for opcode, payload in peer.frames() if opcode == PONG]
+    probes = [payload for opcode, payload in peer.frames() if opcode == PING]
+    assert pongs
+    assert probes
+    assert peer.protocol.backlog.sent_total == len(peer.written)  # every byte, the handshake's too
+    assert peer.closes() == [CLOSE_TOO_SLOW]
+
+
+def test_a_ping_flood_is_closed_with_4008_and_its_pings_go_unanswered(peer):
+    for _ in range(1000):
+        peer.send(PING, b"p" * 125)
+    assert sum(opcode == PONG for opcode, _ in peer.frames()) == CONTROL_BURST
+    assert peer.closes() == [CLOSE_RATE_LIMITED]
+
+
+def test_a_pong_flood_is_closed_with_4008_too(peer):
+    for _ in range(100):
+        peer.send(PONG, b"x")
+    assert peer.closes() == [CLOSE_RATE_LIMITED]
+
+
+def test_pings_within_the_rate_are_answered(peer):
+    for _ in range(100):
+        peer.send(PING, b"p")
+        peer.answer_probes()
+        peer.clock.now += 0.2  # 5 a second
+    assert sum(opcode == PONG for opcode, _ in peer.frames()) == 100
+    assert peer.closes() == []
+
+
+def test_a_fast_reader_answering_many_probes_is_not_taken_for_a_flood(peer):
+    """Probes go out every quarter of the bound too: a reader taking in 1 MiB a second answers
+    16 a second, over the control rate; answers to probes never count against it."""
+    for _ in range(200):
+        peer.app_sends("x" * 16 * KIB)
+        peer.answer_probes()
+        peer.clock.now += 1 / 64
+    assert sum(opcode == PING for opcode, _ in peer.frames()) > 40
+    assert peer.closes() == []
