@@ -66,6 +66,10 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     _writing_close = False
     # True while a probe is written: its own bytes never call for another probe.
     _probing = False
+    # True from the close frame on: autobahn marks the socket closing only after writing it, and
+    # a ping after a close frame breaks the protocol (browsers fail the socket: "Ping received
+    # after close").
+    _close_sent = False
     # Seconds, monotonic (tests replace it).
     clock = staticmethod(time.monotonic)
 
@@ -88,12 +92,18 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             return
         self._raw_write(data)
         probe = self.backlog.sent(len(data), now)
-        if probe is not None and not self._probing and self.state == self.STATE_OPEN and not self.closed_too_slow:
+        if probe is None or self._probing or self._close_sent or self.closed_too_slow:
+            return
+        if self.state == self.STATE_OPEN:
             self._probing = True
             try:
                 self.sendPing(PROBE_PREFIX + probe)
             finally:
                 self._probing = False
+
+    def sendCloseFrame(self, code=None, reasonUtf8=None, isReply=False):
+        self._close_sent = True
+        super().sendCloseFrame(code, reasonUtf8, isReply)
 
     def serverSend(self, content, binary=False):
         """Every application frame comes here (Daphne's handle_reply); once the socket is

@@ -163,7 +163,8 @@ def test_services_select_pods_and_ports_that_exist(resources) -> None:
 
 
 def test_ingress_routes_as_nginx_does(resources) -> None:
-    """/static/ to the static files, /ws/ to Daphne, /metrics and the rest to Gunicorn: nginx's locations."""
+    """/static/ and /favicon.ico to the static files, /ws/ to Daphne, /metrics and the rest to
+    Gunicorn: nginx's locations."""
     routes = {}
     for (kind, _), ingress in resources.items():
         if kind == "Ingress":
@@ -172,9 +173,10 @@ def test_ingress_routes_as_nginx_does(resources) -> None:
                     backend = path["backend"]["service"]
                     assert ("Service", backend["name"]) in resources
                     routes[path["path"]] = backend["name"]
-    assert routes == {"/static/": "static", "/ws/": "ws", "/metrics": "web", "/": "web"}
-    locations = set(re.findall(r"^\s*location (?:= )?(\S+) \{", NGINX_TEMPLATE.read_text(), re.M))
-    assert set(routes) == locations
+    assert routes == {"/static/": "static", "/favicon.ico": "static", "/ws/": "ws", "/metrics": "web", "/": "web"}
+    # Every location a request can reach (an `internal` one, nginx's own error page, it cannot).
+    blocks = re.findall(r"^\s*location (?:= )?(\S+) \{(.*?)\}", NGINX_TEMPLATE.read_text(), re.M | re.S)
+    assert set(routes) == {path for path, body in blocks if "internal;" not in body}
 
 
 def test_metrics_are_closed_to_the_outside_as_nginx_closes_them(resources) -> None:

@@ -220,3 +220,18 @@ def test_a_fast_reader_answering_many_probes_is_not_taken_for_a_flood(peer):
         peer.clock.now += 1 / 64
     assert sum(opcode == PING for opcode, _ in peer.frames()) > 40
     assert peer.closes() == []
+
+
+@pytest.mark.parametrize("code", [4401, 1012], ids=["app-close", "drain"])
+def test_nothing_follows_the_close_frame_not_even_a_due_probe(peer, code):
+    """A ping after a close frame breaks the protocol (Chromium fails the socket: "Ping received
+    after close"); autobahn marks the socket closing only after writing the frame."""
+    peer.app_sends("x" * 10)
+    peer.answer_probes()
+    peer.clock.now += 5  # a probe is due with the next write
+    if code == 1012:
+        peer.protocol.sendCloseFrame(code=code)  # as the drain sends it
+    else:
+        peer.protocol.handle_reply({"type": "websocket.close", "code": code})
+    assert peer.closes() == [code]
+    assert peer.frames()[-1][0] == CLOSE

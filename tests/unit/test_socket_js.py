@@ -114,18 +114,19 @@ def test_a_service_restart_is_retried_within_the_jitter_whatever_the_attempt():
         """
         const restart = [0, 3, 10].map((attempt) => s.reconnectDelayMs(1012, attempt, () => 0.999));
         const other = [1006, 1011, 4008].map((code) => s.reconnectDelayMs(code, 10, () => 0.999));
-        console.log(JSON.stringify({restart, other, jitter: s.RESTART_JITTER_MS}));
+        console.log(JSON.stringify({restart, other, jitter: s.RESTART_JITTER_MS, cap: s.RETRY_CAP_MS}));
         """
     )
     assert CLOSE_SERVICE_RESTART == 1012
     assert delays["jitter"] == 1000
     assert all(0 <= d < 1000 for d in delays["restart"])
-    assert all(d > 14_000 for d in delays["other"])  # the 15 s cap, not 1 s
+    assert delays["cap"] > delays["jitter"]
+    assert all(d > 0.99 * delays["cap"] for d in delays["other"])  # the back-off's cap, not the jitter
 
 
 def test_a_page_reconnects_at_once_after_1012_and_its_back_off_starts_over():
     """Four abnormal closes grow the back-off; then a 1012 means a reconnect within 1 s, and the
-    abnormal close after it starts again from the first step (0.5 s)."""
+    abnormal close after it starts again from the first step (RETRY_BASE_MS)."""
     waits = run_with_fake_browser(
         """
         Math.random = () => 0.999;  // the longest wait of each step, so the steps can be told apart
@@ -139,13 +140,14 @@ def test_a_page_reconnects_at_once_after_1012_and_its_back_off_starts_over():
           await new Promise((resolve) => setTimeout(resolve, live.state.retryAt - performance.now() + 5));
         }
         live.close();
-        console.log(JSON.stringify({waits, opened: sockets.length}));
+        console.log(JSON.stringify({waits, opened: sockets.length, base: s.RETRY_BASE_MS, cap: s.RETRY_CAP_MS}));
         """
     )
     assert [w["state"] for w in waits["waits"]] == ["reconnecting"] * 6
     restart = waits["waits"][4]
     assert restart["code"] == 1012
     assert restart["wait"] <= 1000
-    assert [round(w["wait"] / 100) for w in waits["waits"][:4]] == [5, 10, 20, 40]
-    assert waits["waits"][5]["wait"] <= 500  # the back-off started over (the 5th step would be 8 s)
+    steps = [min(waits["cap"], waits["base"] * 2**attempt) for attempt in range(4)]
+    assert [round(w["wait"] / 10) for w in waits["waits"][:4]] == [round(step / 10) for step in steps]
+    assert waits["waits"][5]["wait"] <= waits["base"]  # the back-off started over (not the capped 5th step)
     assert waits["opened"] == 7  # one socket per attempt, and one more after the last close
