@@ -586,7 +586,9 @@ async def test_a_guest_renamed_elsewhere_first_keeps_that_one_new_name_on_the_bo
     their sockets notices first picks the replacement (here chat, as it writes), and the board
     takes the same one from the session instead of a second fresh name."""
     session = await guest_session("Dana")
+    watcher, _ = await join()
     client, welcome = await join_with(f"sessionid={session.session_key}")
+    await announced(watcher, welcome["you"]["id"])  # else the rename rides on the join's broadcast
     await sign_up("dana")
     replaced_in_chat = await sync_to_async(current_guest_name)(session, "unused")  # what chat's store calls
     assert replaced_in_chat.startswith("guest-")
@@ -595,3 +597,4 @@ async def test_a_guest_renamed_elsewhere_first_keeps_that_one_new_name_on_the_bo
     assert rename["name"] == replaced_in_chat
     assert await session_name(session) == replaced_in_chat
     await client.disconnect()
+    await watcher.disconnect()
