@@ -13,18 +13,23 @@
   later frame for it is dropped. A peer that does not read will not read the close frame
   either: autobahn drops the connection when the closing handshake is not answered within
   CLOSE_GRACE_SECONDS.
+- A bounded number of sockets: past WS_MAX_SOCKETS open on this worker a handshake is refused
+  with HTTP 503 before any application instance is made, and counted (shared/capacity.py).
+  Daphne itself can only refuse with 403 (its `websocket.close` before accept).
 """
 
 import logging
 import struct
 import time
 
+from autobahn.websocket.types import ConnectionDeny
 from daphne import server
 from daphne.cli import CommandLineInterface
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 
 from shared.backlog import SendBacklog
+from shared.capacity import SocketCap
 from shared.protocol import CLOSE_TOO_SLOW
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,22 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     """Daphne's protocol, closing a socket whose peer does not read (module doc)."""
 
     closed_too_slow = False
+    # Whether this connection holds a place in the worker's SocketCap (give it back once).
+    admitted = False
+
+    def onConnect(self, request):
+        """Refuse the handshake with 503 when this worker is full (module doc)."""
+        if not self.factory.cap.admit():
+            log.warning("refusing a WebSocket: %d sockets open, the cap (WS_MAX_SOCKETS)", self.factory.cap.open)
+            raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable: this worker is full")
+        self.admitted = True
+        return super().onConnect(request)
+
+    def connectionLost(self, reason):
+        if self.admitted:
+            self.admitted = False
+            self.factory.cap.release()
+        super().connectionLost(reason)
 
     def connectionMade(self):
         super().connectionMade()
@@ -92,6 +113,7 @@ class AppWebSocketFactory(WebSocketFactory):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.setProtocolOptions(failByDrop=False, closeHandshakeTimeout=CLOSE_GRACE_SECONDS)
+        self.cap = SocketCap(settings.WS_MAX_SOCKETS)
 
 
 # Daphne builds its factory from this module-level name in Server.run().

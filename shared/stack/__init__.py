@@ -10,6 +10,7 @@ import getpass
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -22,6 +23,10 @@ from pathlib import Path
 
 import psutil
 
+# nginx's worker_rlimit_nofile (nginx/nginx.conf.template): the stack's processes need this many
+# file descriptors to hold the sockets they are sized for (docs/operations.md, "Capacity").
+WANTED_FDS = 65536
+
 REPO = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 SUPERVISORD_TEMPLATE = Path(__file__).with_name("supervisord.conf.template")
@@ -33,6 +38,24 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 class StackError(RuntimeError):
     """The stack could not start or stop; the message says what to look at."""
+
+
+def min_fds(wanted: int = WANTED_FDS) -> int:
+    """supervisord's `minfds`: WANTED_FDS, or the hard limit when this process may not raise it
+    (supervisord would refuse to start rather than run with less; root without
+    CAP_SYS_RESOURCE, as in some containers, may not raise it either)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard >= wanted:
+        return wanted
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, wanted))
+        return wanted
+    except (OSError, ValueError):
+        print(
+            f"file descriptors: the hard limit is {hard}, below {wanted}; the stack holds fewer sockets",
+            file=sys.stderr,
+        )
+        return hard
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -113,6 +136,7 @@ class Stack:
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
             "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
+            "MIN_FDS": str(min_fds()),
         }
 
     def _manage(self, *args: str) -> None:
