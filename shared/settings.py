@@ -178,6 +178,8 @@ WS_SEND_BACKLOG_SECONDS = env_float("WS_SEND_BACKLOG_SECONDS", 10.0, minimum=0.1
 # room to spare; nginx's limit_conn on /ws/ (12000) and the file descriptor limits sit above
 # (docs/operations.md, "Capacity").
 WS_MAX_SOCKETS = env_int("WS_MAX_SOCKETS", 6000, minimum=1)
+# The board's answers compressed with permessage-deflate when the client offers it (ws/serve.py).
+WS_PERMESSAGE_DEFLATE = env_bool("WS_PERMESSAGE_DEFLATE", True)
 
 # ---------------------------------------------------------------- static files, i18n, logging
 STATIC_URL = "/static/"

@@ -16,12 +16,20 @@
 - A bounded number of sockets: past WS_MAX_SOCKETS open on this worker a handshake is refused
   with HTTP 503 before any application instance is made, and counted (shared/capacity.py).
   Daphne itself can only refuse with 403 (its `websocket.close` before accept).
+- permessage-deflate (RFC 7692) for the board's `delays` answers only: when the client offers it
+  (every browser does), those frames go compressed with the context kept from one to the next,
+  so the 200 rows a viewer already has cost little more than what changed (23 KB -> ~2 KB).
+  Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
+  gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
+  Why this and not compact rows or deltas: docs/benchmarks.md. WS_PERMESSAGE_DEFLATE=false
+  turns it off.
 """
 
 import logging
 import struct
 import time
 
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
 from daphne import server
 from daphne.cli import CommandLineInterface
@@ -37,6 +45,33 @@ log = logging.getLogger(__name__)
 # How long a socket closed for slowness gets to answer the close before its connection is
 # dropped (autobahn's closeHandshakeTimeout, set explicitly so it cannot drift to "never").
 CLOSE_GRACE_SECONDS = 1.0
+
+
+# Frames worth compressing (module doc): the board's answers, large and alike from one to the next.
+COMPRESSED_FRAME_PREFIXES = (b'{"type":"delays"',)
+# The compressor's window (2^15: an answer, ~23 KB, sees the previous one) and zlib memLevel:
+# 4 keeps the state at 136 KiB (8 would be 256 KiB) for 2-4% larger frames (docs/benchmarks.md).
+DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
+# What the client may compress with: its frames are small, and a 2^10 window keeps the server's
+# decompressor of a reporting socket small too.
+CLIENT_WINDOW_BITS = 10
+
+
+def worth_compressing(data: bytes) -> bool:
+    return data.startswith(COMPRESSED_FRAME_PREFIXES)
+
+
+def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
+    """autobahn's perMessageCompressionAccept: take the client's permessage-deflate offer."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(
+                offer,
+                request_max_window_bits=CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0,
+                window_bits=DEFLATE_WINDOW_BITS,
+                mem_level=DEFLATE_MEM_LEVEL,
+            )
+    return None
 
 
 # A probe's ping payload: this prefix, then its marker (8 bytes, big-endian).
@@ -80,7 +115,7 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         if self.state == self.STATE_OPEN and not self.backlog.allows(now, len(data)):
             self.close_too_slow(now)
             return
-        self.sendMessage(data, binary)
+        self.sendMessage(data, binary, doNotCompress=not worth_compressing(data))
         marker = self.backlog.sent(len(data), now)
         if marker is not None:
             self.sendPing(PROBE_PREFIX + struct.pack(">Q", marker))
@@ -114,6 +149,8 @@ class AppWebSocketFactory(WebSocketFactory):
         super().__init__(*args, **kwargs)
         self.setProtocolOptions(failByDrop=False, closeHandshakeTimeout=CLOSE_GRACE_SECONDS)
         self.cap = SocketCap(settings.WS_MAX_SOCKETS)
+        if settings.WS_PERMESSAGE_DEFLATE:
+            self.setProtocolOptions(perMessageCompressionAccept=accept_deflate)
 
 
 # Daphne builds its factory from this module-level name in Server.run().

@@ -134,7 +134,9 @@ class Stack:
             # The same default as shared/settings.py: RUN_DIR/static.
             "STATIC_ROOT": env.get("STATIC_ROOT") or str(Path(env.get("RUN_DIR", REPO / ".run")) / "static"),
             "WEB_SERVERS": f"server unix:{self.run_dir / 'web.sock'};",
-            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)};" for n in WS_WORKERS),
+            # max_fails=0: a worker whose accept queue overflowed for a moment in a connect storm
+            # (nginx then tries the other) is not taken out for 10 s (docs/operations.md).
+            "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
             "MIN_FDS": str(min_fds()),
         }

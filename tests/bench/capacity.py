@@ -18,6 +18,7 @@ import random
 import resource
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import websockets
@@ -63,6 +64,8 @@ class Storm:
     retries: int = 0
     refused_503: int = 0
     other_failures: int = 0
+    # What failed the other handshakes: "HTTP 502", "TimeoutError", ...
+    failure_kinds: Counter = field(default_factory=Counter)
 
 
 def raise_own_file_limit(wanted: int) -> int:
@@ -86,8 +89,10 @@ async def open_viewers(stack: Stack, count: int) -> Storm:
             except websockets.InvalidStatus as refused:
                 storm.refused_503 += refused.response.status_code == 503
                 storm.other_failures += refused.response.status_code != 503
-            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                storm.failure_kinds[f"HTTP {refused.response.status_code}"] += 1
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as error:
                 storm.other_failures += 1
+                storm.failure_kinds[f"{type(error).__name__}: {str(error)[:60]}"] += 1
             storm.retries += 1
             await asyncio.sleep(random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt)))
         return None
@@ -148,6 +153,7 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         "retries": storm.retries,
         "refused_503": storm.refused_503,
         "other_failures": storm.other_failures,
+        "failure_kinds": dict(storm.failure_kinds.most_common(5)),
         "rss_kib_per_idle_viewer": round(rss_per_viewer_kib, 1),
         "joins": joins,
         "worst_join_within_1s": worst_1s,
@@ -170,6 +176,8 @@ def main() -> None:
     stack = start_stack(**BENCH_STACK_ENV)
     try:
         result = asyncio.run(run(stack, count))
+        errors = [line for line in stack.log("nginx").read_text().splitlines() if "[" in line and "] " in line]
+        print("\n".join(errors[-5:]))
     finally:
         stop_stack(stack)
     for key, value in result.items():

@@ -22,7 +22,7 @@ class Recorded(BoundedWebSocketProtocol):
         self.backlog = SendBacklog(max_bytes=64 * KIB, max_seconds=10.0)
         self.wire: list[tuple] = []
 
-    def sendMessage(self, payload, isBinary=False):
+    def sendMessage(self, payload, isBinary=False, doNotCompress=False):
         self.wire.append(("message", len(payload), isBinary))
 
     def sendPing(self, payload=None):
