@@ -36,7 +36,9 @@ TARGET_WITHIN_1S, TARGET_WITHIN_2S = 0.99, 1.0
 TARGET_RSS_KIB = 40
 CONNECT_ATTEMPTS = 12
 RETRY_BASE, RETRY_CAP = 0.2, 5.0
-SETTLE_S = 3.0
+# After the storm, the joins it made are still being announced to everyone (and read by this
+# one process): wait until no viewer has had a frame for QUIET_S, at most SETTLE_MAX_S.
+QUIET_S, SETTLE_MAX_S = 1.0, 90.0
 
 
 @dataclass(eq=False)
@@ -44,10 +46,12 @@ class Viewer:
     socket: ClientConnection
     # Joiner id (bytes) -> monotonic time its `connect` frame arrived.
     seen: dict[bytes, float] = field(default_factory=dict)
+    last_frame_at: float = 0.0
 
     async def read_forever(self, watching: list[bytes]) -> None:
         try:
             async for data in self.socket:
+                self.last_frame_at = time.monotonic()
                 if watching and data.startswith('{"type":"connect"'):
                     now = time.monotonic()
                     target = watching[-1]
@@ -104,6 +108,16 @@ async def open_viewers(stack: Stack, count: int) -> Storm:
     return storm
 
 
+async def until_quiet(viewers: list[Viewer]) -> float:
+    """Seconds until no viewer has received a frame for QUIET_S (at most SETTLE_MAX_S)."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_MAX_S:
+        await asyncio.sleep(QUIET_S / 2)
+        if time.monotonic() - max((v.last_frame_at for v in viewers), default=0.0) >= QUIET_S:
+            break
+    return time.monotonic() - started
+
+
 async def join_reach(stack: Stack, viewers: list[Viewer], watching: list[bytes]) -> list[dict]:
     """JOINS joins, one at a time: the share of viewers reached within 1 s and 2 s, and the last."""
     joins = []
@@ -135,7 +149,7 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         storm = await open_viewers(stack, count)
         watching: list[bytes] = []
         readers = [asyncio.create_task(v.read_forever(watching)) for v in storm.viewers]
-        await asyncio.sleep(SETTLE_S)
+        settled = await until_quiet(storm.viewers)
         rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
         joins = await join_reach(stack, storm.viewers, watching) if storm.viewers else []
         for task in readers:
@@ -154,6 +168,7 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         "refused_503": storm.refused_503,
         "other_failures": storm.other_failures,
         "failure_kinds": dict(storm.failure_kinds.most_common(5)),
+        "quiet_after_storm_s": round(settled, 1),
         "rss_kib_per_idle_viewer": round(rss_per_viewer_kib, 1),
         "joins": joins,
         "worst_join_within_1s": worst_1s,
