@@ -37,7 +37,7 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 
 from shared.backlog import SendBacklog
-from shared.capacity import SocketCap
+from shared.capacity import SocketCap, count_refusal
 from shared.protocol import CLOSE_TOO_SLOW
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,25 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
 
     def check_timeouts(self):
         """Daphne calls this every 2 s: also catch a peer that no new frame comes to test."""
+        overdue = self.state == self.STATE_CONNECTING and hasattr(self, "handshake_deferred")
+        if overdue and self.duration() > self.server.websocket_connect_timeout:
+            self.refuse_overdue()
+            return
         super().check_timeouts()
         now = time.monotonic()
         if self.state == self.STATE_OPEN and not self.closed_too_slow and not self.backlog.allows(now):
             self.close_too_slow(now)
+
+    def refuse_overdue(self) -> None:
+        """A handshake the application did not accept in time (the worker is swamped, as in a
+        connect storm): 503 like any refusal for capacity, counted, where Daphne would say 403."""
+        count_refusal()
+        log.warning(
+            "refusing a WebSocket not accepted within %s s: the worker is busy", self.server.websocket_connect_timeout
+        )
+        self.handshake_deferred.errback(ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable: busy"))
+        del self.handshake_deferred
+        self.server.protocol_disconnected(self)
 
     def close_too_slow(self, now: float) -> None:
         self.closed_too_slow = True

@@ -77,3 +77,39 @@ def test_only_an_admitted_connection_gives_its_place_back(daphne_connect):
     admitted.connectionLost(None)
     admitted.connectionLost(None)
     assert factory.cap.open == 0
+
+
+class Overdue(Handshake):
+    """A handshake the application has not accepted for longer than Daphne's connect timeout."""
+
+    def __init__(self, factory: Factory, waited: float):
+        super().__init__(factory)
+        self.state = self.STATE_CONNECTING
+        self.waited = waited
+        self.server = type(
+            "Server",
+            (),
+            {"websocket_connect_timeout": 5, "websocket_timeout": -1, "protocol_disconnected": lambda s, p: None},
+        )()
+        self.denied: list[ConnectionDeny] = []
+        self.handshake_deferred = type("Deferred", (), {"errback": lambda d, error: self.deny(error)})()
+
+    def deny(self, error: ConnectionDeny) -> None:
+        self.denied.append(error)
+        self.state = self.STATE_CLOSED  # autobahn answers with the status and drops the connection
+
+    def duration(self) -> float:
+        return self.waited
+
+
+def test_a_handshake_not_accepted_in_time_is_refused_with_503_not_403():
+    before = capacity.refusals_total
+    late, early = Overdue(Factory(limit=5), waited=6), Overdue(Factory(limit=5), waited=1)
+    late.check_timeouts()
+    assert [error.code for error in late.denied] == [503]
+    assert capacity.refusals_total - before == 1
+    assert not hasattr(late, "handshake_deferred")
+    late.check_timeouts()  # once only
+    assert len(late.denied) == 1
+    early.check_timeouts()
+    assert early.denied == []
