@@ -1,8 +1,13 @@
 """10,000 idle `/ws/public/` viewers through nginx on one box: do they all get in, what does each
 cost the workers, and how fast does a join reach all of them?
 
-- The storm: VIEWERS sockets open at once; a failed handshake retries with jittered back-off (as
-  socket.js), and is counted by what failed it (503 from a full worker or nginx, anything else).
+- The storm: VIEWERS sockets open in waves of WAVE at once, each wave once the viewers already in
+  have read the joins of the last (one process reads for all of them: 10,000 at once would be
+  8 join broadcasts a second to each of 10,000 sockets, more frames than one Python process
+  reads, and the server would rightly close its sockets as slow readers, 4009). A failed
+  handshake retries with jittered back-off (as socket.js), and is counted by what failed it
+  (503 from a full worker, nginx or a swamped worker; anything else). The storm of 1,000
+  opening at the same instant is the board bench's.
 - RSS per idle viewer: the two Daphne workers' growth over the storm, settled, per socket.
 - Join reach: JOINS times, one more client joins; each viewer stamps the moment the `connect`
   frame naming it arrives. Reach is the share of viewers that had it within 1 s and 2 s of the
@@ -29,6 +34,7 @@ from tests.bench.load import collector_paused, rss_bytes, worker_processes
 from tests.wsclient import connect, receive
 
 VIEWERS = 10_000
+WAVE = 1000
 JOINS = 5
 JOIN_SPACING_S = 2.0
 # A join must reach this share of viewers within 1 s, and all of them within 2 s.
@@ -81,7 +87,9 @@ def raise_own_file_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def open_viewers(stack: Stack, count: int) -> Storm:
+async def open_viewers(stack: Stack, count: int, watching: list[bytes], readers: list[asyncio.Task]) -> Storm:
+    """Open `count` viewers at once, each reading from the moment it is in: a viewer that did not
+    read while the others joined would be closed by the server as a slow reader (4009)."""
     storm = Storm([], 0.0)
 
     async def open_one() -> Viewer | None:
@@ -89,7 +97,9 @@ async def open_viewers(stack: Stack, count: int) -> Storm:
             try:
                 socket = await connect(stack.ws_url, "/ws/public/", open_timeout=60, max_size=None, ping_interval=None)
                 await asyncio.wait_for(socket.recv(), 60)  # the welcome
-                return Viewer(socket)
+                viewer = Viewer(socket)
+                readers.append(asyncio.create_task(viewer.read_forever(watching)))
+                return viewer
             except websockets.InvalidStatus as refused:
                 storm.refused_503 += refused.response.status_code == 503
                 storm.other_failures += refused.response.status_code != 503
@@ -102,9 +112,11 @@ async def open_viewers(stack: Stack, count: int) -> Storm:
         return None
 
     started = time.monotonic()
-    opened = await asyncio.gather(*(open_one() for _ in range(count)))
+    for wave in range(0, count, WAVE):
+        opened = await asyncio.gather(*(open_one() for _ in range(min(WAVE, count - wave))))
+        storm.viewers += [viewer for viewer in opened if viewer is not None]
+        await until_quiet(storm.viewers)
     storm.seconds = time.monotonic() - started
-    storm.viewers = [viewer for viewer in opened if viewer is not None]
     return storm
 
 
@@ -146,9 +158,9 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
     with collector_paused():
         workers = worker_processes(stack)
         rss_before = rss_bytes(workers)
-        storm = await open_viewers(stack, count)
         watching: list[bytes] = []
-        readers = [asyncio.create_task(v.read_forever(watching)) for v in storm.viewers]
+        readers: list[asyncio.Task] = []
+        storm = await open_viewers(stack, count, watching, readers)
         settled = await until_quiet(storm.viewers)
         rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
         joins = await join_reach(stack, storm.viewers, watching) if storm.viewers else []
