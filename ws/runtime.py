@@ -51,10 +51,6 @@ class Socket(Protocol):
 Service = TypeVar("Service")
 
 
-# Sockets written between two yields to the event loop in a fan-out (send_local).
-FANOUT_SLICE = 256
-
-
 def group_name(topic: str) -> str:
     """Channels group names are ASCII [a-zA-Z0-9._-] under 100 characters; topics are too."""
     return f"{settings.REDIS_KEY_PREFIX}.{topic}"
@@ -77,9 +73,6 @@ class Runtime:
         self._outbox_ready = asyncio.Event()
         self._publish_failing = False
         self._publish_dropping = False
-        # One fan-out at a time, in arrival order: a fan-out yields to the loop between slices,
-        # and every socket must still get a topic's frames in the order they were published.
-        self._fanout_lock = asyncio.Lock()
 
     @classmethod
     def current(cls) -> "Runtime":
@@ -148,7 +141,6 @@ class Runtime:
                 log.warning("publish: %d frames wait for Redis; dropping the oldest", PUBLISH_QUEUE_FRAMES)
         self._outbox.append((topic, text))
         self._outbox_ready.set()
-        await asyncio.sleep(0)  # the sender starts on its way to Redis before the local writes
         await self.send_local(topic, text)
 
     async def _send_forever(self) -> None:
@@ -185,21 +177,12 @@ class Runtime:
             log.warning("publish: Redis unavailable (%s); this worker's sockets are served, others wait", error)
 
     async def send_local(self, topic: str, text: str) -> None:
-        """Write one frame to each of this process's followers of `topic`.
-
-        With thousands of followers that is ~0.1 s of writes: between slices of FANOUT_SLICE
-        sockets the loop runs other work, so pongs are not held behind it and the frame's way to
-        the other workers through Redis (publish) goes on meanwhile, and their fan-outs run at
-        the same time as this one rather than after it.
-        """
-        async with self._fanout_lock:
-            for n, socket in enumerate(tuple(self._followers.get(topic, ()))):
-                if n and n % FANOUT_SLICE == 0:
-                    await asyncio.sleep(0)
-                try:
-                    await socket.send(text_data=text)
-                except Exception:  # a socket closing mid-send must not stop the others
-                    log.debug("dropped a frame for a closing socket", exc_info=True)
+        """Write one frame to each of this process's followers of `topic`."""
+        for socket in tuple(self._followers.get(topic, ())):
+            try:
+                await socket.send(text_data=text)
+            except Exception:  # a socket closing mid-send must not stop the others
+                log.debug("dropped a frame for a closing socket", exc_info=True)
 
     # ------------------------------------------------------------ periodic jobs
 
