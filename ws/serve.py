@@ -16,7 +16,8 @@
 - A bounded number of sockets: past WS_MAX_SOCKETS open on this worker a handshake is refused
   with HTTP 503 before any application instance is made, and counted (shared/capacity.py).
   Daphne itself can only refuse with 403 (its `websocket.close` before accept).
-- permessage-deflate (RFC 7692) for the board's `delays` answers only: when the client offers it
+- permessage-deflate (RFC 7692) for the board's `delays` answers only: on /ws/public/ (no other
+  endpoint negotiates it), when the client offers it
   (every browser does), those frames go compressed with the context kept from one to the next,
   so the 200 rows a viewer already has cost little more than what changed (23 KB -> ~2 KB).
   Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
@@ -55,6 +56,11 @@ DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
 # What the client may compress with: its frames are small, and a 2^10 window keeps the server's
 # decompressor of a reporting socket small too.
 CLIENT_WINDOW_BITS = 10
+
+
+# Only the board's sockets negotiate it: elsewhere nothing is compressed, and a socket that
+# negotiated would still pay for inflating every frame its client compresses.
+COMPRESSED_PATHS = ("/ws/public/",)
 
 
 def worth_compressing(data: bytes) -> bool:
@@ -102,6 +108,13 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     def connectionMade(self):
         super().connectionMade()
         self.backlog = SendBacklog(settings.WS_SEND_BACKLOG_BYTES, settings.WS_SEND_BACKLOG_SECONDS)
+        if settings.WS_PERMESSAGE_DEFLATE:
+            self.perMessageCompressionAccept = self.accept_deflate_on_the_board
+
+    def accept_deflate_on_the_board(self, offers: list) -> PerMessageDeflateOfferAccept | None:
+        """permessage-deflate for the board's sockets only (COMPRESSED_PATHS)."""
+        path = getattr(self, "http_request_path", "") or ""
+        return accept_deflate(offers) if path.startswith(COMPRESSED_PATHS) else None
 
     def serverSend(self, content, binary=False):
         """Every application frame comes here (Daphne's handle_reply): write it, or drop it and
@@ -164,8 +177,6 @@ class AppWebSocketFactory(WebSocketFactory):
         super().__init__(*args, **kwargs)
         self.setProtocolOptions(failByDrop=False, closeHandshakeTimeout=CLOSE_GRACE_SECONDS)
         self.cap = SocketCap(settings.WS_MAX_SOCKETS)
-        if settings.WS_PERMESSAGE_DEFLATE:
-            self.setProtocolOptions(perMessageCompressionAccept=accept_deflate)
 
 
 # Daphne builds its factory from this module-level name in Server.run().

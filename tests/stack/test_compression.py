@@ -58,3 +58,8 @@ async def test_pongs_are_never_compressed(stack):
             pong = await socket.recv()
             # A compressed frame of ~100 bytes would be shorter than its text.
             assert socket.wire_bytes - before >= len(pong.encode())
+
+
+async def test_other_endpoints_do_not_negotiate_it(stack):
+    async with connect(stack.ws_url, "/ws/ping/") as socket:
+        assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
