@@ -19,7 +19,7 @@
 - permessage-deflate (RFC 7692) for the board's `delays` answers only: on /ws/public/ (no other
   endpoint negotiates it), when the client offers it
   (every browser does), those frames go compressed with the context kept from one to the next,
-  so the 200 rows a viewer already has cost little more than what changed (23 KB -> ~2 KB).
+  so the 200 rows a viewer already has cost little more than what changed (32 KB -> 2-5 KB).
   Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
   gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
   Why this and not compact rows or deltas: docs/benchmarks.md. WS_PERMESSAGE_DEFLATE=false
