@@ -1,6 +1,7 @@
 """Past capacity, a clean refusal: through real nginx and Daphne, with a small cap per worker
 (WS_MAX_SOCKETS), the sockets past the cap get HTTP 503 on the handshake, never a dropped
-connection, the ones inside it keep working, and a closed socket frees its place.
+connection, the ones inside it keep working, and a closed socket frees its place. Every
+refusal reaches /metrics (ping_websocket_refusals_total) and none leaves a traceback.
 The same at 10,000 viewers: tests/bench/capacity.py."""
 
 import asyncio
@@ -12,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from shared.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
+from tests.stack.test_operations import sample, scrape
 from tests.wsclient import connect, request
 
 pytestmark = pytest.mark.stack
@@ -53,6 +55,8 @@ async def test_sockets_past_the_cap_get_503_and_the_others_keep_working(small_st
         else:
             pytest.fail("a closed socket's place was never given back")
 
-    # Each refusal is Daphne's, logged by the worker that made it.
+    # Each refusal is Daphne's, logged by the worker that made it, counted, and clean.
     logs = "".join(small_stack.log(f"ws-{n}").read_text() for n in WS_WORKERS)
     assert len(re.findall(r"refusing a WebSocket: \d+ sockets open", logs)) >= EXTRA
+    assert "Traceback" not in logs
+    assert sample(scrape(small_stack), "ping_websocket_refusals_total", reason="capacity") >= EXTRA
