@@ -10,6 +10,7 @@ codes, topic kinds, URL routes), so no series grows with the number of users.
 | `ping_frames_sent_total` | counter | endpoint | frames to clients (answers and broadcasts) |
 | `ping_error_frames_total` | counter | endpoint, code | `error` frames sent, by error code |
 | `ping_websocket_closes_total` | counter | endpoint, code | sockets released, by close code |
+| `ping_websocket_refusals_total` | counter | reason | handshakes refused with 503: `capacity`, `timeout` |
 | `ping_board_clients` | gauge (livesum) | - | clients on the public board |
 | `ping_broadcast_fanout_seconds` | histogram | topic | writing one broadcast frame to a worker's local followers |
 | `ping_broadcast_publish_seconds` | histogram | topic | handing one broadcast to the channel layer, for other workers |
@@ -48,6 +49,7 @@ FRAMES_RECEIVED = Counter("ping_frames_received", "Frames received from clients.
 FRAMES_SENT = Counter("ping_frames_sent", "Frames sent to clients.", ["endpoint"])
 ERROR_FRAMES = Counter("ping_error_frames", "Error frames sent to clients, by error code.", ["endpoint", "code"])
 CLOSES = Counter("ping_websocket_closes", "WebSockets released, by close code.", ["endpoint", "code"])
+REFUSALS = Counter("ping_websocket_refusals", "WebSocket handshakes refused with 503, by reason.", ["reason"])
 BOARD_CLIENTS = Gauge("ping_board_clients", "Clients on the public board.", multiprocess_mode="livesum")
 PUBLISH_SECONDS = Histogram(
     "ping_broadcast_publish_seconds",

@@ -203,6 +203,13 @@ WS_FLOOD_CLOSE_AFTER = env_int("WS_FLOOD_CLOSE_AFTER", 50, minimum=1)
 # ~8 KB each, ~410 KB), so the bound leaves room for that plus what arrives meanwhile.
 WS_SEND_BACKLOG_BYTES = env_int("WS_SEND_BACKLOG_BYTES", 512 * 1024, minimum=1024)
 WS_SEND_BACKLOG_SECONDS = env_float("WS_SEND_BACKLOG_SECONDS", 10.0, minimum=0.1)
+# Sockets one Daphne worker holds at once; past that a handshake gets HTTP 503 (ws/serve.py,
+# shared/capacity.py). Two workers at 6000 hold the 10,000 viewers the stack is sized for with
+# room to spare; nginx's limit_conn on /ws/ (12000) and the file descriptor limits sit above
+# (docs/operations.md, "Capacity").
+WS_MAX_SOCKETS = env_int("WS_MAX_SOCKETS", 6000, minimum=1)
+# The board's answers compressed with permessage-deflate when the client offers it (ws/serve.py).
+WS_PERMESSAGE_DEFLATE = env_bool("WS_PERMESSAGE_DEFLATE", True)
 
 # ---------------------------------------------------------------- shared results (shared/results.py)
 # A shared result is kept this long, then deleted (at the next share, or by `prune_results`).

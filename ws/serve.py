@@ -27,6 +27,19 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   finish. DrainingServer first stops listening and closes every socket with 1012, spread over
   WS_DRAIN_SECONDS, and waits for their disconnect() (ws/drain.py); Daphne then cancels
   whatever is left.
+- A bounded number of sockets: past WS_MAX_SOCKETS open on this worker a handshake is refused
+  with HTTP 503 before any application instance is made, and counted (shared/capacity.py).
+  Daphne itself can only refuse with 403 (its `websocket.close` before accept). A handshake
+  the swamped worker did not accept within Daphne's connect timeout gets 503 too (counted),
+  where Daphne would answer 403.
+- permessage-deflate (RFC 7692) for the board's `delays` answers only: on /ws/public/ (no other
+  endpoint negotiates it), when the client offers it (every browser does), those frames go
+  compressed with the context kept from one to the next, so the 200 rows a viewer already has
+  cost little more than what changed (32 KB -> 2-5 KB).
+  Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
+  gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
+  Why this and not compact rows or deltas: docs/benchmarks.md. WS_PERMESSAGE_DEFLATE=false
+  turns it off. The send backlog counts the bytes as written, compressed or not.
 """
 
 import asyncio
@@ -34,6 +47,8 @@ import logging
 import os
 import time
 
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.types import ConnectionDeny
 from daphne import cli, server
 from daphne.cli import CommandLineInterface
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -41,6 +56,7 @@ from django.conf import settings
 from twisted.internet import defer
 
 from shared.backlog import SendBacklog
+from shared.capacity import REFUSED_AFTER_TIMEOUT, SocketCap, count_refusal
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
@@ -51,6 +67,36 @@ log = logging.getLogger(__name__)
 # How long a socket closed for slowness gets to answer the close before its connection is
 # dropped (autobahn's closeHandshakeTimeout, set explicitly so it cannot drift to "never").
 CLOSE_GRACE_SECONDS = 1.0
+
+# Frames worth compressing (module doc): the board's answers, large and alike from one to the next.
+COMPRESSED_FRAME_PREFIXES = (b'{"type":"delays"',)
+# The compressor's window (2^15: an answer, ~23 KB, sees the previous one) and zlib memLevel:
+# 4 keeps the state at 136 KiB (8 would be 256 KiB) for 2-4% larger frames (docs/benchmarks.md).
+DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
+# What the client may compress with: its frames are small, and a 2^10 window keeps the server's
+# decompressor of a reporting socket small too.
+CLIENT_WINDOW_BITS = 10
+# Only the board's sockets negotiate it: elsewhere nothing is compressed, and a socket that
+# negotiated would still pay for inflating every frame its client compresses.
+COMPRESSED_PATHS = ("/ws/public/",)
+
+
+def worth_compressing(data: bytes) -> bool:
+    return data.startswith(COMPRESSED_FRAME_PREFIXES)
+
+
+def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
+    """autobahn's perMessageCompressionAccept: take the client's permessage-deflate offer."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(
+                offer,
+                request_max_window_bits=CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0,
+                window_bits=DEFLATE_WINDOW_BITS,
+                mem_level=DEFLATE_MEM_LEVEL,
+            )
+    return None
+
 
 # A probe's ping payload: this prefix, then its random token (16 bytes, shared/backlog.py).
 PROBE_PREFIX = b"backlog:"
@@ -72,6 +118,29 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
     _close_sent = False
     # Seconds, monotonic (tests replace it).
     clock = staticmethod(time.monotonic)
+    # Whether this connection holds a place in the worker's SocketCap (give it back once).
+    admitted = False
+
+    def onConnect(self, request):
+        """Refuse the handshake with 503 when this worker is full (module doc)."""
+        if not self.factory.cap.admit():
+            log.warning("refusing a WebSocket: %d sockets open, the cap (WS_MAX_SOCKETS)", self.factory.cap.open)
+            raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable: this worker is full")
+        self.admitted = True
+        return super().onConnect(request)
+
+    def connectionLost(self, reason):
+        if self.admitted:
+            self.admitted = False
+            self.factory.cap.release()
+        super().connectionLost(reason)
+
+    def onClose(self, wasClean, code, reason):
+        # A handshake refused past the cap never reached Daphne's onConnect: no server was
+        # told of it and no application was made, so there is nothing to tell either (Daphne's
+        # onClose would fail on the missing `self.server`, an error logged per refused socket).
+        if "server" in self.__dict__:
+            super().onClose(wasClean, code, reason)
 
     def connectionMade(self):
         self.backlog = SendBacklog(settings.WS_SEND_BACKLOG_BYTES, settings.WS_SEND_BACKLOG_SECONDS)
@@ -80,6 +149,13 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         self._raw_write = self.transport.write
         self.transport.write = self.counted_write
         super().connectionMade()
+        if settings.WS_PERMESSAGE_DEFLATE:
+            self.perMessageCompressionAccept = self.accept_deflate_on_the_board
+
+    def accept_deflate_on_the_board(self, offers: list) -> PerMessageDeflateOfferAccept | None:
+        """permessage-deflate for the board's sockets only (COMPRESSED_PATHS)."""
+        path = getattr(self, "http_request_path", "") or ""
+        return accept_deflate(offers) if path.startswith(COMPRESSED_PATHS) else None
 
     def counted_write(self, data: bytes) -> None:
         """The transport's write, for every byte this connection sends: refused (and the socket
@@ -106,11 +182,15 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         super().sendCloseFrame(code, reasonUtf8, isReply)
 
     def serverSend(self, content, binary=False):
-        """Every application frame comes here (Daphne's handle_reply); once the socket is
-        closing for slowness, the application's frames have nowhere to go."""
+        """Every application frame comes here (Daphne's handle_reply, whose own serverSend this
+        replaces): compressed only when worth it (module doc); once the socket is closing for
+        slowness, the application's frames have nowhere to go."""
         if self.closed_too_slow:
             return
-        super().serverSend(content, binary)
+        if self.state == self.STATE_CONNECTING:
+            self.serverAccept()
+        data = content if binary else content.encode("utf8")
+        self.sendMessage(data, binary, doNotCompress=not worth_compressing(data))
 
     def _onPing(self, payload):
         if self.control_frame_allowed():
@@ -137,10 +217,25 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
 
     def check_timeouts(self):
         """Daphne calls this every 2 s: also catch a peer that no new frame comes to test."""
+        overdue = self.state == self.STATE_CONNECTING and hasattr(self, "handshake_deferred")
+        if overdue and self.duration() > self.server.websocket_connect_timeout:
+            self.refuse_overdue()
+            return
         super().check_timeouts()
         now = self.clock()
         if self.state == self.STATE_OPEN and not self.closed_too_slow and not self.backlog.allows(now):
             self.close_too_slow(now)
+
+    def refuse_overdue(self) -> None:
+        """A handshake the application did not accept in time (the worker is swamped, as in a
+        connect storm): 503 like any refusal for capacity, counted, where Daphne would say 403."""
+        count_refusal(REFUSED_AFTER_TIMEOUT)
+        log.warning(
+            "refusing a WebSocket not accepted within %s s: the worker is busy", self.server.websocket_connect_timeout
+        )
+        self.handshake_deferred.errback(ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable: busy"))
+        del self.handshake_deferred
+        self.server.protocol_disconnected(self)
 
     def close_too_slow(self, now: float) -> None:
         self.closed_too_slow = True
@@ -163,6 +258,7 @@ class AppWebSocketFactory(WebSocketFactory):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.setProtocolOptions(failByDrop=False, closeHandshakeTimeout=CLOSE_GRACE_SECONDS)
+        self.cap = SocketCap(settings.WS_MAX_SOCKETS)
 
 
 # Daphne builds its factory from this module-level name in Server.run().

@@ -10,6 +10,7 @@ import getpass
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -22,6 +23,10 @@ from pathlib import Path
 
 import psutil
 
+# nginx's worker_rlimit_nofile (nginx/nginx.conf.template): the stack's processes need this many
+# file descriptors to hold the sockets they are sized for (docs/operations.md, "Capacity").
+WANTED_FDS = 65536
+
 REPO = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 SUPERVISORD_TEMPLATE = Path(__file__).with_name("supervisord.conf.template")
@@ -33,6 +38,24 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 class StackError(RuntimeError):
     """The stack could not start or stop; the message says what to look at."""
+
+
+def min_fds(wanted: int = WANTED_FDS) -> int:
+    """supervisord's `minfds`: WANTED_FDS, or the hard limit when this process may not raise it
+    (supervisord would refuse to start rather than run with less; root without
+    CAP_SYS_RESOURCE, as in some containers, may not raise it either)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard >= wanted:
+        return wanted
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, wanted))
+        return wanted
+    except (OSError, ValueError):
+        print(
+            f"file descriptors: the hard limit is {hard}, below {wanted}; the stack holds fewer sockets",
+            file=sys.stderr,
+        )
+        return hard
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -123,12 +146,14 @@ class Stack:
             # max_fails=0: a worker that is down, draining or restarting refuses a unix socket at
             # once; nginx then tries the other instead of setting it aside for 10 s (the default
             # after one failure), which would keep pages waiting after the workers are back and,
-            # in a rolling restart, leave no worker to go to (502s).
+            # in a rolling restart, leave no worker to go to (502s). Likewise a worker whose
+            # accept queue overflowed for a moment in a connect storm (docs/operations.md).
             "WS_SERVERS": " ".join(f"server unix:{self.ws_socket(n)} max_fails=0;" for n in WS_WORKERS),
             "PRIVATE_REDIS": "false" if self.redis_url else "true",
             **brotli_static_values(),
             # nginx's access lines follow the app's LOG_FORMAT (text or json).
             "NGINX_LOG_FORMAT": env.get("LOG_FORMAT") or "text",
+            "MIN_FDS": str(min_fds()),
         }
 
     def _manage(self, *args: str) -> None:

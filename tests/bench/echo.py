@@ -1,9 +1,17 @@
-"""The baselines: the least a Channels consumer can do with a frame (send it back).
+"""The baselines: the least a Channels consumer can do with a frame (send it back), and the
+Channels tutorial's chat room.
 
 `EchoConsumer` is stock Channels. `LeanEchoConsumer` also skips the thread hop that Channels
 makes before every message (`aclose_old_connections()`), exactly as the app's own consumers
 do (ws/consumers/base.py), so the app can be compared with and without that advantage.
+
+`TutorialChatConsumer` is the chat consumer of the Channels tutorial (part 3, "Rewrite Chat
+Server as Asynchronous"): every socket joins the room's group with its own channel, and a
+message is a `group_send` to that group, which the channel layer delivers once per socket.
+It stores nothing and checks nothing: the floor for that design, not a rival app.
 """
+
+import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -19,3 +27,20 @@ class EchoConsumer(AsyncWebsocketConsumer):
 
 class LeanEchoConsumer(EchoConsumer):
     dispatch = ProtocolConsumer.dispatch
+
+
+class TutorialChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.room_group_name = f"tutorial_chat_{self.scope['url_route']['kwargs']['room']}"
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, close_code):
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        message = json.loads(text_data)["message"]
+        await self.channel_layer.group_send(self.room_group_name, {"type": "chat.message", "message": message})
+
+    async def chat_message(self, event):
+        await self.send(text_data=json.dumps({"message": event["message"]}))

@@ -29,6 +29,17 @@ RETRY_BASE, RETRY_CAP = 0.2, 5.0
 ANSWER_PREFIXES = (b'{"type":"pong"', b'{"type":"ping"')  # echo sends the ping itself back
 
 
+class CountingConnection(ClientConnection):
+    """A client connection that counts the bytes it receives off the wire (after
+    permessage-deflate, frame headers included): what a phone downloads."""
+
+    wire_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.wire_bytes += len(data)
+        super().data_received(data)
+
+
 @dataclass
 class Window:
     """The measured interval; frames outside it are not counted."""
@@ -46,6 +57,9 @@ class Client:
     window: Window
     pending: asyncio.Future | None = None
     received_bytes: int = 0
+    # The socket's wire_bytes when the window opened and closed.
+    wire_at_start: int = 0
+    wire_at_end: int = 0
     rtts_ms: list[float] = field(default_factory=list)
     lost: int = 0
 
@@ -101,7 +115,7 @@ class Storm:
     failed: int
 
 
-async def open_all(stack: Stack, path: str, count: int, window: Window) -> Storm:
+async def open_all(stack: Stack, path: str, count: int, window: Window, compression: str | None = "deflate") -> Storm:
     """Open `count` sockets at the same moment; failed handshakes retry with jittered back-off."""
     retries = 0
 
@@ -111,7 +125,16 @@ async def open_all(stack: Stack, path: str, count: int, window: Window) -> Storm
             try:
                 # No client keepalive pings: browsers send none, and 1000 sockets opened at once
                 # would all ping in the same instant, a burst no page would ever cause.
-                socket = await connect(stack.ws_url, path, open_timeout=30, max_size=None, ping_interval=None)
+                # compression: "deflate" offers permessage-deflate as browsers do; None does not.
+                socket = await connect(
+                    stack.ws_url,
+                    path,
+                    open_timeout=30,
+                    max_size=None,
+                    ping_interval=None,
+                    compression=compression,
+                    create_connection=CountingConnection,
+                )
                 if path == "/ws/public/":
                     await asyncio.wait_for(socket.recv(decode=False), 30)  # the welcome
                 return Client(socket, window)
@@ -138,10 +161,12 @@ def rss_bytes(processes: list[psutil.Process]) -> int:
     return sum(p.memory_info().rss for p in processes)
 
 
-async def run_load(stack: Stack, path: str, count: int, warmup: float, measure: float) -> dict:
+async def run_load(
+    stack: Stack, path: str, count: int, warmup: float, measure: float, compression: str | None = "deflate"
+) -> dict:
     """Storm in `count` clients, let them settle, then measure a window of steady traffic."""
     with collector_paused():
-        return await _run_load(stack, path, count, warmup, measure)
+        return await _run_load(stack, path, count, warmup, measure, compression)
 
 
 @contextmanager
@@ -157,11 +182,13 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-async def _run_load(stack: Stack, path: str, count: int, warmup: float, measure: float) -> dict:
+async def _run_load(
+    stack: Stack, path: str, count: int, warmup: float, measure: float, compression: str | None
+) -> dict:
     workers = worker_processes(stack)
     rss_before = rss_bytes(workers)
     window = Window()
-    storm = await open_all(stack, path, count, window)
+    storm = await open_all(stack, path, count, window, compression)
     rss_after = rss_bytes(workers)
     readers = [asyncio.create_task(c.read_forever()) for c in storm.clients]
     # Independent pages: each at its own random moment of the period, so pings coincide as
@@ -174,13 +201,21 @@ async def _run_load(stack: Stack, path: str, count: int, warmup: float, measure:
     cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
     window.start = time.monotonic()
     window.end = window.start + measure
+    for client in storm.clients:
+        client.wire_at_start = client.socket.wire_bytes
     await asyncio.sleep(measure)
     cpu_used, my_cpu = cpu_seconds(workers) - cpu_start, cpu_seconds([me]) - my_cpu_start
+    rss_loaded = rss_bytes(workers)
+    for client in storm.clients:
+        client.wire_at_end = client.socket.wire_bytes
     for task in pingers + readers:
         task.cancel()
     await asyncio.gather(*(c.socket.close() for c in storm.clients), return_exceptions=True)
     await asyncio.gather(*pingers, *readers, return_exceptions=True)
-    return summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / max(1, len(storm.clients)))
+    per_client = max(1, len(storm.clients))
+    result = summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / per_client)
+    result["rss_kib_per_client_loaded"] = round((rss_loaded - rss_before) / per_client / 1024, 1)
+    return result
 
 
 def summarize(storm: Storm, count: int, measure: float, cpu: float, my_cpu: float, rss_per_client: float) -> dict:
@@ -198,7 +233,9 @@ def summarize(storm: Storm, count: int, measure: float, cpu: float, my_cpu: floa
         "p50_ms": round(percentile(rtts, 50), 3) if rtts else None,
         "p99_ms": round(percentile(rtts, 99), 3) if rtts else None,
         "p999_ms": round(percentile(rtts, 99.9), 3) if rtts else None,
-        "bytes_per_client_s": round(sum(c.received_bytes for c in storm.clients) / client_seconds),
+        # On the wire (compressed, with frame headers); app_bytes: the frames' own length.
+        "bytes_per_client_s": round(sum(c.wire_at_end - c.wire_at_start for c in storm.clients) / client_seconds),
+        "app_bytes_per_client_s": round(sum(c.received_bytes for c in storm.clients) / client_seconds),
         "server_cpu_s": round(cpu, 2),
         "cpu_ms_per_client_s": round(1000 * cpu / client_seconds, 3),
         "loadgen_cpu_pct": round(100 * my_cpu / measure),

@@ -310,6 +310,8 @@ def test_nginx_tells_daphne_the_host_and_scheme_the_origin_check_compares(templa
 def test_nginx_upstreams_are_the_ports_the_start_scripts_listen_on(nginx_env: dict[str, str]) -> None:
     """nginx sends pages to web:8000 and sockets to ws:8001, the defaults of gunicorn.conf.py and ws/start."""
     assert nginx_env["WEB_SERVERS"] == "server web:8000;"
+    # max_fails=0: a draining worker, or one whose accept queue is full for a moment, is not
+    # taken out for 10 s.
     assert nginx_env["WS_SERVERS"] == "server ws:8001 max_fails=0;"
     assert '"WEB_BIND", "0.0.0.0:8000"' in (REPO / "web" / "gunicorn.conf.py").read_text()
     assert "tcp:port=8001:interface=0.0.0.0" in (REPO / "ws" / "start").read_text()

@@ -1,7 +1,9 @@
 """Daphne's protocol with the send backlog bound (ws/serve.py), on a real autobahn connection
 over an in-memory transport that the peer never reads unless the test says so: every byte
 written counts (application frames, pongs to the peer's pings, the close frame); only pongs
-to probes actually sent pay the debt; a peer that floods control frames is closed with 4008."""
+to probes actually sent pay the debt; a peer that floods control frames is closed with 4008;
+past the worker's socket cap a handshake gets 503; only /ws/public/'s `delays` frames are
+compressed."""
 
 import base64
 import os
@@ -10,7 +12,9 @@ import struct
 import pytest
 from django.test import override_settings
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST
@@ -51,24 +55,35 @@ class Server:
         return Queue()
 
 
+class Transport(StringTransport):
+    """StringTransport, letting autobahn unregister the producer it never registered on a
+    handshake it refuses (a real transport does)."""
+
+    def unregisterProducer(self):
+        self.producer = None
+
+
 class Peer:
     """One open WebSocket to the protocol; `written` is every byte the server wrote to it."""
 
-    def __init__(self):
+    def __init__(self, path: str = "/ws/ping/", extensions: str = "", factory=None):
         self.clock = Clock()
-        factory = AppWebSocketFactory(Server(), server="Daphne")
+        factory = factory or AppWebSocketFactory(Server(), server="Daphne")
         self.protocol = factory.buildProtocol(PEER)
         self.protocol.clock = self.clock
-        self.transport = StringTransport(peerAddress=PEER, hostAddress=IPv4Address("TCP", "127.0.0.1", 80))
+        self.transport = Transport(peerAddress=PEER, hostAddress=IPv4Address("TCP", "127.0.0.1", 80))
         self.protocol.makeConnection(self.transport)
         self.protocol._raw_query_string = b""  # Daphne's HTTP side sets it before the upgrade
         key = base64.b64encode(os.urandom(16)).decode()
+        offer = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
         self.protocol.dataReceived(
-            f"GET /ws/ping/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n".encode()
         )
-        self.protocol.handle_reply({"type": "websocket.accept"})
-        self.read_up_to = self.transport.value().index(b"\r\n\r\n") + 4  # the handshake, read
+        if not self.transport.value():  # not refused at once (past the cap): the application accepts
+            self.protocol.handle_reply({"type": "websocket.accept"})
+        self.handshake = self.transport.value()[: self.transport.value().index(b"\r\n\r\n") + 4]
+        self.read_up_to = len(self.handshake)  # the handshake, read
 
     @property
     def written(self) -> bytes:
@@ -76,15 +91,19 @@ class Peer:
 
     def frames(self) -> list[tuple[int, bytes]]:
         """Every frame the server wrote after its handshake: (opcode, payload)."""
+        return [(opcode, payload) for opcode, _, payload in self.frames_with_rsv1()]
+
+    def frames_with_rsv1(self) -> list[tuple[int, bool, bytes]]:
+        """(opcode, RSV1 (set on a compressed message, RFC 7692), payload) for every frame."""
         data, at, out = self.written, self.read_up_to, []
         while at < len(data):
-            opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
+            opcode, rsv1, length = data[at] & 0x0F, bool(data[at] & 0x40), data[at + 1] & 0x7F
             at += 2
             if length == 126:
                 length, at = struct.unpack(">H", data[at : at + 2])[0], at + 2
             elif length == 127:
                 length, at = struct.unpack(">Q", data[at : at + 8])[0], at + 8
-            out.append((opcode, data[at : at + length]))
+            out.append((opcode, rsv1, data[at : at + length]))
             at += length
         return out
 
@@ -235,3 +254,44 @@ def test_nothing_follows_the_close_frame_not_even_a_due_probe(peer, code):
         peer.protocol.handle_reply({"type": "websocket.close", "code": code})
     assert peer.closes() == [code]
     assert peer.frames()[-1][0] == CLOSE
+
+
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
+DELAYS = '{"type":"delays","rows":[' + ",".join(['{"ms":12.5,"region":"eu"}'] * 200) + "]}"
+
+
+def test_on_the_board_only_delays_frames_are_compressed():
+    with override_settings(WS_SEND_BACKLOG_BYTES=64 * KIB, WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=DEFLATE_OFFER)
+    assert b"permessage-deflate" in peer.handshake
+    peer.app_sends(DELAYS)
+    peer.app_sends('{"type":"pong","t":1}')
+    messages = [(rsv1, payload) for opcode, rsv1, payload in peer.frames_with_rsv1() if opcode == TEXT]
+    assert [rsv1 for rsv1, _ in messages] == [True, False]
+    assert len(messages[0][1]) < len(DELAYS) / 10
+    assert messages[1][1] == b'{"type":"pong","t":1}'
+    # The backlog counts what went on the wire: the compressed size, not the answer's.
+    assert peer.protocol.backlog.sent_total == len(peer.written)
+
+
+@pytest.mark.parametrize(("path", "enabled"), [("/ws/ping/", True), ("/ws/chat/lobby/", True), ("/ws/public/", False)])
+def test_no_deflate_off_the_board_or_when_turned_off(path, enabled):
+    with override_settings(WS_PERMESSAGE_DEFLATE=enabled):
+        peer = Peer(path, extensions=DEFLATE_OFFER)
+    assert peer.handshake.startswith(b"HTTP/1.1 101")
+    assert b"permessage-deflate" not in peer.handshake
+    peer.app_sends(DELAYS)
+    assert [rsv1 for opcode, rsv1, _ in peer.frames_with_rsv1() if opcode == TEXT] == [False]
+
+
+def test_past_the_cap_a_handshake_gets_503_and_a_closed_socket_gives_its_place_back():
+    with override_settings(WS_MAX_SOCKETS=1):
+        factory = AppWebSocketFactory(Server(), server="Daphne")
+    first = Peer(factory=factory)
+    refused = Peer(factory=factory)
+    assert first.handshake.startswith(b"HTTP/1.1 101")
+    assert refused.handshake.startswith(b"HTTP/1.1 503")
+    refused.protocol.connectionLost(Failure(ConnectionDone()))
+    assert factory.cap.open == 1  # the refused one held no place
+    first.protocol.connectionLost(Failure(ConnectionDone()))
+    assert Peer(factory=factory).handshake.startswith(b"HTTP/1.1 101")

@@ -1,0 +1,65 @@
+"""permessage-deflate through real nginx and Daphne (ws/serve.py): a client that offers it (as
+every browser does) gets the board's `delays` answers compressed, with the same content; one that
+does not offer it gets them as they are; pongs are never compressed."""
+
+import json
+
+import pytest
+
+from tests.bench.load import CountingConnection
+from tests.wsclient import connect, receive
+
+pytestmark = pytest.mark.stack
+
+
+async def answer_on_the_wire(stack, compression: str | None) -> tuple[dict, int, int, str | None]:
+    """One ping, one report on its pong: the answer, its length, the bytes it took on the wire,
+    and the extensions the server agreed to."""
+    async with connect(
+        stack.ws_url, "/ws/public/", compression=compression, create_connection=CountingConnection, max_size=None
+    ) as socket:
+        await receive(socket)  # the welcome
+        for seq in (1, 2):  # the first pong is a warm-up; report on the second
+            await socket.send(json.dumps({"type": "ping", "seq": seq}))
+            pong = await receive(socket)
+        before = socket.wire_bytes
+        await socket.send(json.dumps({"type": "delay", "delay_ms": 1.0, "seq": 2, "token": pong["token"]}))
+        text = await socket.recv()
+        return (
+            json.loads(text),
+            len(text.encode()),
+            socket.wire_bytes - before,
+            socket.response.headers.get("Sec-WebSocket-Extensions"),
+        )
+
+
+async def test_board_answers_go_compressed_to_a_client_that_offers_deflate(stack):
+    answer, length, wire, extensions = await answer_on_the_wire(stack, "deflate")
+    assert extensions is not None
+    assert "permessage-deflate" in extensions
+    assert answer["type"] == "delays"
+    assert answer["clients"]
+    assert wire < length, (wire, length)  # with its 2-byte header, an uncompressed frame is longer
+
+
+async def test_a_client_that_does_not_offer_it_gets_them_as_they_are(stack):
+    answer, length, wire, extensions = await answer_on_the_wire(stack, None)
+    assert extensions is None
+    assert answer["type"] == "delays"
+    assert wire >= length
+
+
+async def test_pongs_are_never_compressed(stack):
+    async with connect(stack.ws_url, "/ws/public/", create_connection=CountingConnection) as socket:
+        await receive(socket)
+        for seq in range(1, 4):
+            await socket.send(json.dumps({"type": "ping", "seq": seq}))
+            before = socket.wire_bytes
+            pong = await socket.recv()
+            # A compressed frame of ~100 bytes would be shorter than its text.
+            assert socket.wire_bytes - before >= len(pong.encode())
+
+
+async def test_other_endpoints_do_not_negotiate_it(stack):
+    async with connect(stack.ws_url, "/ws/ping/") as socket:
+        assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
