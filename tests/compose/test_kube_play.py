@@ -82,6 +82,10 @@ def kube_pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     directory: Path = tmp_path_factory.mktemp("kube")
     config = yaml.safe_load((REPO / "k8s" / "config.yaml").read_text())["data"]
     config |= {"ALLOWED_HOSTS": "127.0.0.1,localhost", "REDIS_URL": "redis://redis:6379/0"}
+    # The compose network has one plain Redis, no Sentinel: without this the pods would look for
+    # the manifests' sentinels and wait on them (readiness timeouts).
+    for name in ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"):
+        config.pop(name, None)
     play = directory / "play.yaml"
     play.write_text(yaml.safe_dump_all(kube_play_documents(config)))
     # podman 4.3 reads a Secret for envFrom as JSON of base64 values, and cannot create it from

@@ -3,6 +3,7 @@ pages and static files through nginx, WebSockets with the right and a foreign Or
 chat message crossing both ws replicas and landing in Postgres."""
 
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -66,7 +67,12 @@ async def test_a_foreign_origin_is_refused_with_403(base_url):
 
 
 async def enter(url: str, room: str, origin: str):
-    socket = await connect(url, f"/ws/chat/{room}/", origin=origin)
+    """Join `room` at `url` (nginx, or one replica's ws://address:8001) as a page of `origin`
+    would: a replica is reached by its address but asked for the site's host, as nginx passes it
+    on, since a handshake opens only from the origin of the host it is for."""
+    target = urllib.parse.urlsplit(url)
+    site = origin.replace("http://", "ws://")
+    socket = await connect(site, f"/ws/chat/{room}/", origin=origin, host=target.hostname, port=target.port)
     history = await receive(socket, timeout=10)
     assert history["type"] == "history", history
     return socket, history["messages"]
