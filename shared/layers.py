@@ -1,6 +1,6 @@
 """The channel layer configuration, as a function so tests can build the same layer on their own
 Redis. Daphne workers pass events to each other through it, one channel per worker process
-(ws/runtime.py), never one per socket. Both layers work; docs/benchmarks.md compares them
+(ws/hub.py), never one per socket. Both layers work; docs/benchmarks.md compares them
 under the public board's load."""
 
 from django.core.exceptions import ImproperlyConfigured

@@ -12,7 +12,7 @@ codes, topic kinds, URL routes), so no series grows with the number of users.
 | `ping_websocket_closes_total` | counter | endpoint, code | sockets released, by close code |
 | `ping_websocket_refusals_total` | counter | reason | handshakes refused with 503: `capacity`, `timeout` |
 | `ping_board_clients` | gauge (livesum) | - | clients on the public board |
-| `ping_broadcast_fanout_seconds` | histogram | topic | writing one broadcast frame to a worker's local followers |
+| `ping_broadcast_fanout_seconds` | histogram | topic | writing one broadcast frame to a worker's local subscribers |
 | `ping_broadcast_publish_seconds` | histogram | topic | handing one broadcast to the channel layer, for other workers |
 | `ping_round_trip_seconds` | histogram | - | board round trips the server timed (warm-ups excluded) |
 | `ping_layer_publish_failures_total` | counter | topic | publish attempts refused or timed out (Redis down, hung) |
@@ -59,7 +59,7 @@ PUBLISH_SECONDS = Histogram(
 )
 FANOUT_SECONDS = Histogram(
     "ping_broadcast_fanout_seconds",
-    "Time to write one broadcast frame to this worker's local followers.",
+    "Time to write one broadcast frame to this worker's local subscribers.",
     ["topic"],
     buckets=FANOUT_BUCKETS,
 )

@@ -6,7 +6,7 @@ must close (4401), on every Daphne worker (ws/sessions.py):
 
 - What the app sees happen is announced at once: the process where it happens (Gunicorn, a
   management command, Daphne itself) publishes an event on the `sessions` topic of the
-  workers' runtime (ws/runtime.py) when the transaction commits. `{"sessions": [tag, …]}` ends
+  workers' hub (ws/hub.py) when the transaction commits. `{"sessions": [tag, …]}` ends
   those sessions outright; `{"users": [id, …]}` asks the workers to check those users' sessions
   again now (a password, `is_active`, or the user row itself changed).
 - What it cannot see (expiry, a change made directly in the database) is found by each worker's
@@ -42,7 +42,7 @@ from shared.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
-# The runtime topic the Daphne workers follow for these events (ws/sessions.py).
+# The hub topic the Daphne workers subscribe to for these events (ws/sessions.py).
 TOPIC = "sessions"
 # A sign-out never waits longer than this on Redis; a lost event is caught by the heartbeat.
 PUBLISH_TIMEOUT_SECONDS = 1.0
@@ -167,13 +167,13 @@ def user_changed(user_id: Any) -> None:
 
 
 def group_name() -> str:
-    """The channel-layer group of the workers' `sessions` topic (ws/runtime.py's group_name)."""
+    """The channel-layer group of the workers' `sessions` topic (ws/hub.py's group_name)."""
     return f"{settings.REDIS_KEY_PREFIX}.{TOPIC}"
 
 
-def runtime_message(event: dict[str, list[str]]) -> dict[str, str]:
-    """A frame for the workers' runtimes, as their Runtime.publish() sends it."""
-    return {"type": "runtime.frame", "topic": TOPIC, "text": json.dumps(event)}
+def hub_message(event: dict[str, list[str]]) -> dict[str, str]:
+    """A frame for the workers' hubs, as their Hub.publish() sends it (ws/hub.py)."""
+    return {"type": "hub.frame", "topic": TOPIC, "text": json.dumps(event)}
 
 
 _skip_until = 0.0
@@ -200,7 +200,7 @@ def _publish(event: dict[str, list[str]]) -> None:
     if time.monotonic() < _skip_until:
         return
     try:
-        async_to_sync(_send)(runtime_message(event))
+        async_to_sync(_send)(hub_message(event))
     except (TimeoutError, *REDIS_DOWN) as error:
         metrics.PUBLISH_FAILURES.labels(TOPIC).inc()
         _skip_until = time.monotonic() + PUBLISH_BACKOFF_SECONDS

@@ -1,6 +1,6 @@
 """This worker process's part of the public board (shared/board.py holds the rules).
 
-Three periodic jobs, all on the process Runtime:
+Periodic jobs, on the worker's Jobs:
 - tick (every 0.25 s): write the rows changed by delay reports and renames, then broadcast this
   worker's coalesced joins, renames and leaves to every worker's board sockets;
 - snapshot (every 0.5 s): read the board's first 200 rows and its summary once, for every
@@ -24,7 +24,9 @@ from shared.board import EMPTY_SNAPSHOT, BoardEvents, BoardStore, ClientDelays, 
 from shared.identity import account_names_among, guest_name
 from shared.metrics import observe_round_trip
 from shared.redis import REDIS_DOWN, async_redis, attempt
-from ws.runtime import Runtime, Socket
+from ws.hub import Hub, Socket
+from ws.jobs import Jobs
+from ws.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,8 @@ class BoardClient:
 
 
 class Board:
-    def __init__(self, runtime: Runtime, store: BoardStore):
-        self.runtime = runtime
+    def __init__(self, hub: Hub, jobs: Jobs, store: BoardStore):
+        self.hub = hub
         self.store = store
         self.clients: dict[str, BoardClient] = {}
         self.events = BoardEvents()
@@ -61,16 +63,16 @@ class Board:
         # Writes of this worker's rows go one at a time: a heartbeat saving a row while its
         # client leaves could otherwise put the row back after its removal.
         self._write_lock = asyncio.Lock()
-        runtime.every(TICK_SECONDS, "board tick", self.tick)
-        runtime.every(SNAPSHOT_SECONDS, "board snapshot", self.refresh_snapshot)
-        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "board heartbeat", self.heartbeat)
-        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "board name check", self.check_guest_names)
+        jobs.every(TICK_SECONDS, "board tick", self.tick)
+        jobs.every(SNAPSHOT_SECONDS, "board snapshot", self.refresh_snapshot)
+        jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "board heartbeat", self.heartbeat)
+        jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "board name check", self.check_guest_names)
 
     @classmethod
     def current(cls) -> "Board":
         """This worker process's board."""
-        return Runtime.current().service(
-            cls, lambda runtime: cls(runtime, BoardStore(async_redis(), settings.LIVE_TTL_SECONDS))
+        return Worker.current().service(
+            cls, lambda worker: cls(worker.hub, worker.jobs, BoardStore(async_redis(), settings.LIVE_TTL_SECONDS))
         )
 
     # ------------------------------------------------------------ what a consumer calls
@@ -84,8 +86,8 @@ class Board:
             await attempt(self._save([client]), JOIN_WAIT_SECONDS)
             await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
             await socket.send(text_data=self.snapshot.welcome_frame(client.delays))
-            # Followed after the welcome is sent, so no broadcast can overtake it.
-            await self.runtime.follow(TOPIC, socket)
+            # Subscribed after the welcome is sent, so no broadcast can overtake it.
+            await self.hub.subscribe(TOPIC, socket)
         except BaseException:
             # Half-joined (the socket went away, or the consumer was cancelled): forget the
             # client here; a row already written expires unrefreshed and is swept.
@@ -94,7 +96,7 @@ class Board:
         return client
 
     async def leave(self, client: BoardClient) -> None:
-        self.runtime.unfollow(TOPIC, client.socket)
+        self.hub.unsubscribe(TOPIC, client.socket)
         if self.clients.pop(client.delays.id, None) is None:
             return  # already gone
         self.changed.discard(client.delays.id)
@@ -107,7 +109,7 @@ class Board:
             self.events.leave(client.delays.id)
 
     def _forget_locally(self, client: BoardClient) -> None:
-        self.runtime.unfollow(TOPIC, client.socket)
+        self.hub.unsubscribe(TOPIC, client.socket)
         self.clients.pop(client.delays.id, None)
         self.changed.discard(client.delays.id)
         self.events.leave(client.delays.id)
@@ -160,7 +162,7 @@ class Board:
         # renames and leaves at once even while a hung Redis holds up the save below (each
         # event carries what it announces; the rows follow in the next snapshots).
         for frame in events.frames():
-            await self.runtime.publish(TOPIC, frame)
+            await self.hub.publish(TOPIC, frame)
         try:
             await self._save([self.clients[i] for i in changed if i in self.clients])
         except BaseException:

@@ -1,7 +1,7 @@
 """This worker process's chat rooms (shared/chat.py holds the rules).
 
-Each room with sockets on this worker has one LocalRoom, the room topic's only follower on the
-process Runtime: a message crosses Redis once per worker, and the LocalRoom writes the same
+Each room with sockets on this worker has one LocalRoom, the room topic's only subscriber on
+the worker's hub: a message crosses Redis once per worker, and the LocalRoom writes the same
 bytes to each of its sockets. Delivery is exactly once and in order, by each message's place in
 its room (`seq`: 1, 2, 3, ... in commit order, shared/chat.py):
 - each seat keeps its cursor, the `seq` of the last message it was sent (its history's last,
@@ -29,7 +29,9 @@ from shared.chat import last_seqs, members_key, message_seq, messages_after, rec
 from shared.liveset import LiveSet
 from shared.protocol import ChatMessageShape, history_frame, message_frame
 from shared.redis import async_redis, attempt
-from ws.runtime import Runtime, Socket
+from ws.hub import Hub, Socket, send_or_drop
+from ws.jobs import Jobs
+from ws.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ Fetch = Callable[[str, int, int, int], Awaitable[list[ChatMessageShape]]]
 
 
 def topic(room: str) -> str:
-    """The Runtime topic of a room (valid rooms are safe in group names: shared.protocol)."""
+    """The hub topic of a room (valid rooms are safe in group names: shared.protocol)."""
     return f"chat.{room}"
 
 
@@ -68,24 +70,18 @@ class Seat:
     async def open_with(self, history: list[ChatMessageShape], room: str) -> None:
         """Send the history; from here on the seat takes the messages after its last."""
         self.cursor = max((message["seq"] for message in history), default=0)
-        await self.send(history_frame(room, history))
+        await send_or_drop(self.socket, history_frame(room, history))
 
     async def take(self, seq: int, frame: str) -> None:
         """Send message `seq` if it is the seat's next one (the cursor moves before the write,
         so no other delivery can send it too)."""
         if self.cursor is not None and seq == self.cursor + 1:
             self.cursor = seq
-            await self.send(frame)
-
-    async def send(self, frame: str) -> None:
-        try:
-            await self.socket.send(text_data=frame)
-        except Exception:  # a socket closing mid-send must not stop the room's other sockets
-            log.debug("dropped a chat frame for a closing socket", exc_info=True)
+            await send_or_drop(self.socket, frame)
 
 
 class LocalRoom:
-    """A room's seats on this worker; the Runtime delivers the room's broadcasts here.
+    """A room's seats on this worker: the hub's subscriber of the room's topic.
 
     `fetch` reads messages back from the database (shared.chat.messages_after); `spawn` runs
     the catch-up in the background, so a delivery never waits on the database.
@@ -100,13 +96,13 @@ class LocalRoom:
         self._spawn = spawn
         self._catching_up = False
 
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
-        """A `message` frame published to the room by any worker (the Runtime's Socket protocol)."""
-        seq = message_seq(text_data) if text_data is not None else None
+    async def deliver(self, frame: str) -> None:
+        """A `message` frame published to the room by any worker."""
+        seq = message_seq(frame)
         if seq is not None:
-            await self.deliver(seq, text_data)
+            await self.deliver_message(seq, frame)
 
-    async def deliver(self, seq: int, frame: str) -> None:
+    async def deliver_message(self, seq: int, frame: str) -> None:
         """Message `seq`: to each seat whose next it is; seats that missed some catch up."""
         self.newest = max(self.newest, seq)
         for seat in tuple(self.seats.values()):
@@ -154,17 +150,18 @@ class LocalRoom:
 
 
 class ChatRooms:
-    def __init__(self, runtime: Runtime, client: redis.asyncio.Redis):
-        self.runtime = runtime
+    def __init__(self, hub: Hub, jobs: Jobs, client: redis.asyncio.Redis):
+        self.hub = hub
+        self.jobs = jobs
         self.redis = client
         self.rooms: dict[str, LocalRoom] = {}
-        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "chat catch-up", self.catch_up)
-        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "chat members", self.refresh_members)
+        jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "chat catch-up", self.catch_up)
+        jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "chat members", self.refresh_members)
 
     @classmethod
     def current(cls) -> "ChatRooms":
         """This worker process's chat rooms."""
-        return Runtime.current().service(cls, lambda runtime: cls(runtime, async_redis()))
+        return Worker.current().service(cls, lambda worker: cls(worker.hub, worker.jobs, async_redis()))
 
     # ------------------------------------------------------------ what a consumer calls
 
@@ -173,11 +170,11 @@ class ChatRooms:
         room = self.rooms.get(name)
         is_new = room is None
         if is_new:
-            room = self.rooms[name] = LocalRoom(name, database_sync_to_async(messages_after), self.runtime.spawn)
+            room = self.rooms[name] = LocalRoom(name, database_sync_to_async(messages_after), self.jobs.spawn)
         seat = room.seats[socket] = Seat(socket)  # gets nothing live until its history is out
         try:
             if is_new:
-                await self.runtime.follow(topic(name), room)
+                await self.hub.subscribe(topic(name), room)
             history = await database_sync_to_async(recent_messages)(name)
         except BaseException:  # the database is down, or the worker is stopping: no stale seat
             await self.leave(socket, name)
@@ -193,7 +190,7 @@ class ChatRooms:
             return
         if not room.seats:
             del self.rooms[name]
-            self.runtime.unfollow(topic(name), room)
+            self.hub.unsubscribe(topic(name), room)
         # If Redis is down, the member expires by itself.
         await attempt(self._members(name).remove(seat.member_id), MEMBERS_WAIT_SECONDS)
 
@@ -204,7 +201,7 @@ class ChatRooms:
         other workers' as soon as Redis takes it, or at their next catch-up if it never does
         (stored already, so nothing is lost).
         """
-        await self.runtime.publish(topic(message["room"]), message_frame(message))
+        await self.hub.publish(topic(message["room"]), message_frame(message))
 
     # ------------------------------------------------------------ periodic jobs
 

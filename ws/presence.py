@@ -4,9 +4,9 @@
   note the change in memory; one writer task writes them to Redis in the order they happened
   (so a heartbeat can never re-add a connection that closed before it), and a socket never
   waits for Redis, which may be down.
-- Watchers: this process's /ws/presence/ sockets. They share one follower of the `presence`
+- Watchers: this process's /ws/presence/ sockets. They share one subscriber of the `presence`
   topic; each gets the whole list on arrival, then every `status` event.
-- Jobs on the process Runtime: the sweep (every PRESENCE_SWEEP_SECONDS) announces who went
+- Jobs on the worker's Jobs: the sweep (every PRESENCE_SWEEP_SECONDS) announces who went
   offline; the heartbeat (LIVE_HEARTBEAT_SECONDS) keeps this worker's connections alive in
   Redis, rebuilds them after a Redis restart, and resends the list to the watchers if it
   shows a change they missed (an event lost to a Redis outage).
@@ -26,7 +26,9 @@ from django.db import DatabaseError
 from shared.presence import PresenceStore, registered_usernames
 from shared.protocol import UserStatus, presence_frame, status_frame
 from shared.redis import REDIS_DOWN, async_redis
-from ws.runtime import Runtime, Socket
+from ws.hub import Hub, Socket, send_or_drop
+from ws.jobs import Jobs, Outage
+from ws.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -38,28 +40,29 @@ MAX_PENDING_CLOSES = 10_000
 
 
 class Presence:
-    def __init__(self, runtime: Runtime, store: PresenceStore):
-        self.runtime = runtime
+    def __init__(self, hub: Hub, jobs: Jobs, store: PresenceStore):
+        self.hub = hub
         self.store = store
-        self.connections = Connections(store, self.announce)
-        self.watchers = Watchers(runtime, store)
-        runtime.spawn(self.connections.write_forever())
-        runtime.every(settings.PRESENCE_SWEEP_SECONDS, "presence sweep", self.sweep)
-        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "presence heartbeat", self.heartbeat)
+        outage = jobs.outage("presence writes", f"retrying every {RETRY_SECONDS} s")
+        self.connections = Connections(store, self.announce, outage)
+        self.watchers = Watchers(hub, jobs, store)
+        jobs.spawn(self.connections.write_forever())
+        jobs.every(settings.PRESENCE_SWEEP_SECONDS, "presence sweep", self.sweep)
+        jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "presence heartbeat", self.heartbeat)
 
     @classmethod
     def current(cls) -> "Presence":
         """This worker process's presence."""
-        return Runtime.current().service(cls, cls._make)
+        return Worker.current().service(cls, cls._make)
 
     @classmethod
-    def _make(cls, runtime: Runtime) -> "Presence":
+    def _make(cls, worker: Worker) -> "Presence":
         store = PresenceStore(async_redis(), ttl=settings.LIVE_TTL_SECONDS, grace=settings.PRESENCE_GRACE_SECONDS)
-        return cls(runtime, store)
+        return cls(worker.hub, worker.jobs, store)
 
     async def announce(self, changes: list[UserStatus]) -> None:
         for status in changes:
-            await self.runtime.publish(TOPIC, status_frame(status))
+            await self.hub.publish(TOPIC, status_frame(status))
 
     async def sweep(self) -> None:
         await self.announce(await self.store.sweep())
@@ -85,15 +88,15 @@ def untrack(connection: str | None) -> None:
 class Connections:
     """This process's signed-in sockets, written to the store by one task, in order."""
 
-    def __init__(self, store: PresenceStore, announce):
+    def __init__(self, store: PresenceStore, announce, outage: Outage):
         self.store = store
         self.announce = announce
+        self.outage = outage
         self.open_ones: dict[str, str] = {}  # connection id -> username
         self._unwritten: set[str] = set()  # opened, and no write has been tried yet
         self._closed: dict[str, str] = {}  # closed, and maybe written: to remove
         self._refresh_all = False
         self._wake = asyncio.Event()
-        self._failing = False
 
     def open(self, username: str) -> str:
         connection = uuid.uuid4().hex
@@ -124,7 +127,7 @@ class Connections:
             try:
                 await self._write()
             except REDIS_DOWN as error:
-                self._note_failure(error)
+                self.outage.failed(error)
                 await asyncio.sleep(RETRY_SECONDS)
                 self._wake.set()
             except Exception:
@@ -144,22 +147,16 @@ class Connections:
             self._closed.update(closed)
             self._refresh_all = True  # whatever was unwritten is rewritten with everything else
             raise
-        if self._failing:
-            self._failing = False
-            log.warning("presence writes: Redis is back")
+        self.outage.recovered()
         await self.announce(changes)
-
-    def _note_failure(self, error: Exception) -> None:
-        if not self._failing:
-            self._failing = True
-            log.warning("presence writes: Redis unavailable (%s); retrying every %s s", error, RETRY_SECONDS)
 
 
 class Watchers:
-    """This process's /ws/presence/ sockets; the Runtime delivers `status` events here."""
+    """This process's /ws/presence/ sockets: the hub's subscriber of the `presence` topic."""
 
-    def __init__(self, runtime: Runtime, store: PresenceStore):
-        self.runtime = runtime
+    def __init__(self, hub: Hub, jobs: Jobs, store: PresenceStore):
+        self.hub = hub
+        self.jobs = jobs
         self.store = store
         self.sockets: set[Socket] = set()
         self._greetings: dict[Socket, asyncio.Task] = {}
@@ -170,10 +167,10 @@ class Watchers:
     async def watch(self, socket: Socket) -> None:
         """Send `socket` every status event from now on, and the whole list once it is read."""
         self.sockets.add(socket)
-        # Followed before the list is read, so no change can fall between the two; an event
+        # Subscribed before the list is read, so no change can fall between the two; an event
         # that overtakes the list is harmless, clients keep the newest version of each user.
-        await self.runtime.follow(TOPIC, self)
-        self._greetings[socket] = self.runtime.spawn(self._greet(socket))
+        await self.hub.subscribe(TOPIC, self)
+        self._greetings[socket] = self.jobs.spawn(self._greet(socket))
 
     def unwatch(self, socket: Socket) -> None:
         self.sockets.discard(socket)
@@ -181,16 +178,13 @@ class Watchers:
         if greeting is not None:
             greeting.cancel()
         if not self.sockets:
-            self.runtime.unfollow(TOPIC, self)
+            self.hub.unsubscribe(TOPIC, self)
             self._sent.clear()
 
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
-        """A `status` frame published by any worker (the Runtime's Socket protocol)."""
-        if text_data is None:
-            return
-        status = json.loads(text_data)
-        self._remember([status])
-        await self._send_all(text_data)
+    async def deliver(self, frame: str) -> None:
+        """A `status` frame published by any worker."""
+        self._remember([json.loads(frame)])
+        await self._send_all(frame)
 
     async def catch_up(self) -> None:
         """Resend the whole list if it has a change the watchers here were not sent."""
@@ -221,17 +215,10 @@ class Watchers:
                 # The only watcher here: once it has the list, so has every watcher here, and
                 # the next catch-up need not resend it.
                 self._remember(users)
-            await _send_quietly(socket, presence_frame(users))
+            await send_or_drop(socket, presence_frame(users))
             self._greetings.pop(socket, None)
             return
 
     async def _send_all(self, frame: str) -> None:
         for socket in tuple(self.sockets):
-            await _send_quietly(socket, frame)
-
-
-async def _send_quietly(socket: Socket, frame: str) -> None:
-    try:
-        await socket.send(text_data=frame)
-    except Exception:  # a socket closing mid-send must not stop the others
-        log.debug("dropped a presence frame for a closing socket", exc_info=True)
+            await send_or_drop(socket, frame)

@@ -20,7 +20,9 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from shared.sessions import TOPIC, ended_sessions, session_tag
-from ws.runtime import Runtime
+from ws.hub import Hub
+from ws.jobs import Jobs
+from ws.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +32,21 @@ class SignedInSocket(Protocol):
 
 
 class SignedIn:
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
+    def __init__(self, hub: Hub, jobs: Jobs):
+        self.hub = hub
+        self.jobs = jobs
         self.sockets: dict[SignedInSocket, tuple[str, str]] = {}  # socket -> (session key, user id)
         self._by_tag: dict[str, set[SignedInSocket]] = defaultdict(set)
         # New sockets not checked yet, and the task checking them (one batch for a storm of
         # reconnects, not one query per socket).
         self._unchecked: set[SignedInSocket] = set()
         self._checking_new = False
-        runtime.every(settings.LIVE_HEARTBEAT_SECONDS, "session check", self.check_all)
+        jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "session check", self.check_all)
 
     @classmethod
     def current(cls) -> "SignedIn":
         """This worker process's signed-in sockets."""
-        return Runtime.current().service(cls, cls)
+        return Worker.current().service(cls, lambda worker: cls(worker.hub, worker.jobs))
 
     def add(self, socket: SignedInSocket, session_key: str, user_id: str) -> None:
         """Watch `socket`'s session from now on; never waits (the check runs in the background)."""
@@ -52,7 +55,7 @@ class SignedIn:
         self._unchecked.add(socket)
         if not self._checking_new:
             self._checking_new = True
-            self.runtime.spawn(self._check_new())
+            self.jobs.spawn(self._check_new())
 
     def remove(self, socket: SignedInSocket) -> None:
         found = self.sockets.pop(socket, None)
@@ -64,25 +67,25 @@ class SignedIn:
         if not self._by_tag[tag]:
             del self._by_tag[tag]
         if not self.sockets:
-            self.runtime.unfollow(TOPIC, self)
+            self.hub.unsubscribe(TOPIC, self)
 
     async def _check_new(self) -> None:
-        """Follow the topic first, then check the new sockets, all that arrived meanwhile at once."""
+        """Subscribe to the topic first, then check the new sockets, all that arrived meanwhile at once."""
         try:
-            await self.runtime.follow(TOPIC, self)
+            await self.hub.subscribe(TOPIC, self)
             while self._unchecked:
                 batch, self._unchecked = list(self._unchecked), set()
                 await self.check(batch)
         finally:
             self._checking_new = False
 
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
-        """An event published by any process (the Runtime's Socket protocol)."""
+    async def deliver(self, frame: str) -> None:
+        """An event published by any process (this is the hub's subscriber of the topic)."""
         try:
-            event = json.loads(text_data or "")
+            event = json.loads(frame)
             tags, user_ids = list(event.get("sessions", ())), {str(u) for u in event.get("users", ())}
         except (ValueError, AttributeError, TypeError):
-            log.warning("ignored a malformed sessions event: %.200r", text_data)
+            log.warning("ignored a malformed sessions event: %.200r", frame)
             return
         for tag in tags:
             for socket in tuple(self._by_tag.get(tag, ())):
@@ -90,8 +93,8 @@ class SignedIn:
         if user_ids:
             theirs = [socket for socket, (_, user_id) in self.sockets.items() if user_id in user_ids]
             if theirs:
-                # Not awaited: the runtime's delivery of other events must not wait on the database.
-                self.runtime.spawn(self.check(theirs))
+                # Not awaited: the hub's delivery of other events must not wait on the database.
+                self.jobs.spawn(self.check(theirs))
 
     async def check_all(self) -> None:
         await self.check(list(self.sockets))

@@ -9,7 +9,7 @@ from django.test import override_settings
 from shared import redis as app_redis
 from shared.layers import channel_layer_settings
 from ws.asgi import application
-from ws.runtime import Runtime
+from ws.worker import Worker
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
@@ -26,7 +26,7 @@ def http(path: str) -> HttpCommunicator:
 
 def _forget_connections() -> None:
     channel_layers.backends.clear()
-    Runtime._by_loop.clear()
+    Worker._by_loop.clear()
     app_redis._async_clients.clear()
 
 
@@ -39,8 +39,8 @@ async def live_redis(redis_server):
     with override_settings(REDIS_URL=redis_server.url, CHANNEL_LAYERS=layers, **fast):
         _forget_connections()
         yield redis_server
-        runtime = Runtime._by_loop.get(asyncio.get_running_loop())
-        if runtime is not None:
-            await runtime.stop()
+        worker = Worker._by_loop.get(asyncio.get_running_loop())
+        if worker is not None:
+            await worker.stop()
         _forget_connections()
     redis.Redis.from_url(redis_server.url).flushdb()

@@ -15,7 +15,8 @@ from shared.identity import SESSION_NAME_KEY
 from shared.models import Message
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_UNKNOWN_ROOM
 from tests.consumers.conftest import websocket
-from ws.runtime import Runtime
+from ws.hub import Hub
+from ws.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -116,15 +117,15 @@ async def test_a_message_reaches_everyone_in_the_room_once_and_nobody_elsewhere(
 async def test_a_message_is_committed_before_it_is_broadcast(live_redis, monkeypatch):
     """At the moment of publishing, another database connection can already read the message."""
     seen_at_publish = []
-    publish = Runtime.publish
+    publish = Hub.publish
 
-    async def checking_publish(runtime, topic, text):
+    async def checking_publish(hub, topic, text):
         message_id = json.loads(text)["message"]["id"]
         exists = sync_to_async(lambda: Message.objects.filter(pk=int(message_id)).exists(), thread_sensitive=False)
         seen_at_publish.append(await exists())
-        await publish(runtime, topic, text)
+        await publish(hub, topic, text)
 
-    monkeypatch.setattr(Runtime, "publish", checking_publish)
+    monkeypatch.setattr(Hub, "publish", checking_publish)
     client, _ = await enter()
     await say(client, "durable")
     await next_message(client)
@@ -310,7 +311,7 @@ async def test_members_of_a_worker_that_stops_heartbeating_expire(live_redis):
     """A worker that dies without disconnect() leaves no phantom member after the TTL (1 s here)."""
     client, _ = await enter()
     await until(lambda: counts(live_redis.url) == 1)
-    await Runtime.current().stop()  # no more heartbeats, and no disconnect() either
+    await Worker.current().stop()  # no more heartbeats, and no disconnect() either
     await until(lambda: counts(live_redis.url) == 0, timeout=5)
     await client.disconnect()
 

@@ -77,7 +77,7 @@ class Room:
     async def publish(self, n: int) -> None:
         """Message n as a worker relays it: stored first, then its frame."""
         stored = self.store.messages.get(n) or self.store.add(n)
-        await self.local.send(text_data=message_frame(stored))
+        await self.local.deliver(message_frame(stored))
 
 
 async def test_a_seat_sends_its_history_before_any_live_message():
@@ -150,9 +150,9 @@ async def test_every_seat_gets_every_message_once_in_order_however_frames_come()
     for n in range(1, total + 1):
         room.store.add(n)
         for _ in range(rng.choice([0, 0, 1, 1, 1, 2])):  # lost, once, or twice
-            await room.local.send(text_data=message_frame(message(n)))
+            await room.local.deliver(message_frame(message(n)))
         if rng.random() < 0.1:  # a frame from long ago, brought back late
-            await room.local.send(text_data=message_frame(message(rng.randint(1, n))))
+            await room.local.deliver(message_frame(message(rng.randint(1, n))))
         if rng.random() < 0.02:
             room.local.saw(n)
         if n == total // 2:

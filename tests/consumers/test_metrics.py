@@ -1,4 +1,4 @@
-"""The metrics of shared/metrics.py move when frames flow through the consumers and the runtime.
+"""The metrics of shared/metrics.py move when frames flow through the consumers and the hub.
 
 The tests run without PROMETHEUS_MULTIPROC_DIR, so every value is in this process's registry.
 """
@@ -12,9 +12,10 @@ from prometheus_client import REGISTRY
 from shared import sessions
 from shared.logs import SOCKET_ID
 from tests.consumers.conftest import http, websocket
-from ws import runtime as runtime_module
+from ws import hub as hub_module
 from ws.consumers.ping import PingConsumer
-from ws.runtime import Runtime
+from ws.jobs import Jobs
+from ws.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,8 +111,8 @@ class FakeSocket:
     def __init__(self):
         self.frames: list[str] = []
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        self.frames.append(text_data)
+    async def deliver(self, frame):
+        self.frames.append(frame)
 
 
 class FakeLayer:
@@ -147,51 +148,51 @@ async def until(condition, timeout: float = 5.0) -> None:
 
 async def test_a_publish_is_timed_and_each_refused_attempt_counts_as_a_failure(monkeypatch):
     """Topics are labelled by kind ("chat", never the room); Redis shows unavailable while refusing."""
-    monkeypatch.setattr(runtime_module, "PUBLISH_RETRY_SECONDS", 0.01)
-    runtime = Runtime(FakeLayer(refusals=1000))
+    monkeypatch.setattr(hub_module, "PUBLISH_RETRY_SECONDS", 0.01)
+    worker = Worker(FakeLayer(refusals=1000))
     chat = {"topic": "chat"}
     moves = Moves(("ping_broadcast_publish_seconds_count", chat), ("ping_layer_publish_failures_total", chat))
     try:
-        await runtime.publish("chat.lobby", "{}")
+        await worker.hub.publish("chat.lobby", "{}")
         await until(lambda: moves.by("ping_layer_publish_failures_total", **chat) >= 2)
         assert value("ping_redis_unavailable") == 1
         assert moves.by("ping_broadcast_publish_seconds_count", **chat) == 0
-        runtime.layer.refusals = 0
-        await until(lambda: runtime.layer.sent == ["{}"])
+        worker.hub.layer.refusals = 0
+        await until(lambda: worker.hub.layer.sent == ["{}"])
         assert moves.by("ping_broadcast_publish_seconds_count", **chat) == 1
         assert value("ping_redis_unavailable") == 0
         assert REGISTRY.get_sample_value("ping_layer_publish_failures_total", {"topic": "chat.lobby"}) is None
     finally:
-        await runtime.stop()
+        await worker.stop()
 
 
 async def test_broadcasts_dropped_from_a_full_publish_queue_are_counted(monkeypatch):
     """A hung Redis: past the queue's bound each dropped frame counts, by topic."""
-    monkeypatch.setattr(runtime_module, "PUBLISH_QUEUE_FRAMES", 3)
-    runtime = Runtime(FakeLayer(hang=True))
+    monkeypatch.setattr(hub_module, "PUBLISH_QUEUE_FRAMES", 3)
+    worker = Worker(FakeLayer(hang=True))
     moves = Moves(("ping_layer_publish_dropped_total", {"topic": "board"}))
     try:
         for n in range(5):
-            await runtime.publish("board", f"frame {n}")
+            await worker.hub.publish("board", f"frame {n}")
         assert moves.by("ping_layer_publish_dropped_total", topic="board") == 2
     finally:
-        await runtime.stop()
+        await worker.stop()
 
 
 async def test_a_local_fanout_is_timed_once_per_broadcast():
-    """Writing one frame to this worker's followers is one observation, however many follow."""
-    runtime = Runtime(FakeLayer())
+    """Writing one frame to this worker's subscribers is one observation, however many subscribe."""
+    hub = Worker(FakeLayer()).hub
     sockets = [FakeSocket() for _ in range(3)]
-    runtime._followers["board"].update(sockets)
+    hub._subscribers["board"].update(sockets)
     moves = Moves(("ping_broadcast_fanout_seconds_count", {"topic": "board"}))
-    await runtime.send_local("board", "{}")
+    await hub.deliver_local("board", "{}")
     assert [s.frames for s in sockets] == [["{}"]] * 3
     assert moves.by("ping_broadcast_fanout_seconds_count", topic="board") == 1
 
 
 async def test_redis_unavailable_is_one_while_a_job_fails_and_zero_once_it_is_back():
-    """The gauge follows the runtime's jobs: a Redis error sets it, the job's recovery clears it."""
-    runtime = Runtime(FakeLayer())
+    """The gauge follows the worker's jobs: a Redis error sets it, the job's recovery clears it."""
+    jobs = Jobs()
 
     async def failing():
         raise redis.ConnectionError("Redis is down")
@@ -199,13 +200,13 @@ async def test_redis_unavailable_is_one_while_a_job_fails_and_zero_once_it_is_ba
     async def working():
         return None
 
-    assert not await runtime._guarded("job", failing())
+    assert not await jobs.guarded("job", failing())
     assert value("ping_redis_unavailable") == 1
-    assert await runtime._guarded("job", working())
+    assert await jobs.guarded("job", working())
     assert value("ping_redis_unavailable") == 0
 
 
-async def test_each_socket_runs_under_its_own_id_and_runtime_jobs_under_none(monkeypatch):
+async def test_each_socket_runs_under_its_own_id_and_background_jobs_under_none(monkeypatch):
     """Everything a consumer logs carries its socket's id (shared/logs.py); a job it starts does not."""
     seen: list[str | None] = []
 
@@ -231,7 +232,7 @@ async def test_each_socket_runs_under_its_own_id_and_runtime_jobs_under_none(mon
         seen.append(SOCKET_ID.get())
 
     SOCKET_ID.set("socket-1")
-    await Runtime(FakeLayer()).spawn(job())
+    await Jobs().spawn(job())
     assert seen[-1] is None
 
 

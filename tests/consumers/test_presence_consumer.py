@@ -190,7 +190,7 @@ async def test_a_signed_in_socket_opens_and_gets_pongs_at_once_while_redis_is_un
     from channels.layers import channel_layers
 
     from shared import redis as app_redis
-    from ws.runtime import Runtime
+    from ws.worker import Worker
 
     channel_layers.backends.clear()
     app_redis._async_clients.clear()
@@ -202,7 +202,7 @@ async def test_a_signed_in_socket_opens_and_gets_pongs_at_once_while_redis_is_un
         assert (await client.receive_json_from(timeout=2))["seq"] == seq
     assert time.monotonic() - started < 1.0
     await client.disconnect()
-    await Runtime.current().stop()
+    await Worker.current().stop()
     channel_layers.backends.clear()
     app_redis._async_clients.clear()
 

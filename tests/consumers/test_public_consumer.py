@@ -367,6 +367,9 @@ class Sink:
     async def send(self, text_data=None, bytes_data=None, close=False):
         pass
 
+    async def deliver(self, frame):
+        pass
+
 
 async def test_a_client_leaving_during_a_heartbeat_is_not_written_back(live_redis):
     """The heartbeat saves in slices and takes the lock per slice: a leave slips in between

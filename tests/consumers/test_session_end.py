@@ -14,8 +14,11 @@ from django.utils import timezone
 
 from shared.models import Message
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
+from shared.sessions import TOPIC
 from tests.consumers.conftest import websocket
 from ws.consumers.chat import ChatConsumer
+from ws.sessions import SignedIn
+from ws.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,9 +50,12 @@ async def open_socket(path: str, browser: Client):
 
 
 async def settled() -> None:
-    """Past each new socket's own first check (after its worker joins the topic, at most 0.5 s),
-    so that only what a test does next can close it."""
-    await asyncio.sleep(1.0)
+    """Past each new socket's own first check (after its worker joins the topic's group), so
+    that only what a test does next can close it."""
+    await Worker.current().hub.joined(TOPIC)
+    async with asyncio.timeout(5):
+        while SignedIn.current()._checking_new:  # noqa: ASYNC110 - polling a plain flag
+            await asyncio.sleep(0.01)
 
 
 async def closed_with(client, timeout: float) -> int:

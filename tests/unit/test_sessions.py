@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from shared import sessions
-from shared.sessions import ended_sessions, runtime_message, session_tag, signs_in
+from shared.sessions import ended_sessions, hub_message, session_tag, signs_in
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PASSWORD = "correct-horse-battery-staple"
@@ -84,11 +84,11 @@ def test_events_carry_a_digest_of_the_session_key_never_the_key():
     assert len(tag) == 64
     assert "abc123" not in tag
     assert tag == session_tag("abc123") != session_tag("abc124")
-    assert json.loads(runtime_message({"sessions": [tag]})["text"]) == {"sessions": [tag]}
+    assert json.loads(hub_message({"sessions": [tag]})["text"]) == {"sessions": [tag]}
 
 
-def test_the_group_is_the_one_the_workers_runtime_joins_for_the_topic():
-    from ws.runtime import group_name
+def test_the_group_is_the_one_the_workers_hub_joins_for_the_topic():
+    from ws.hub import group_name
 
     assert sessions.group_name() == group_name(sessions.TOPIC)
 

@@ -22,6 +22,7 @@ from shared.protocol import (
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
 from ws import presence, sessions
+from ws.hub import send_or_drop
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,11 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         if text_data is not None or bytes_data is not None:
             self.frames_out.inc()
         await super().send(text_data, bytes_data, close)
+
+    async def deliver(self, frame: str) -> None:
+        """A frame published to a topic this socket subscribes to (ws/hub.py); dropped if the
+        socket is closing."""
+        await send_or_drop(self, frame)
 
     async def send_error(self, error: ProtocolError) -> None:
         metrics.ERROR_FRAMES.labels(self.endpoint, error.code).inc()

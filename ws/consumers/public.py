@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class PublicConsumer(ProtocolConsumer):
     accepts = PUBLIC_ENDPOINT
     endpoint = "public"
-    # Broadcasts arrive through the process Runtime, not through a channel per socket.
+    # Broadcasts arrive through the worker's hub (ws/hub.py), not through a channel per socket.
     channel_layer_alias = None
     client: BoardClient | None = None
 

@@ -1,4 +1,4 @@
-"""The per-process runtime against a real redis-server: two runtimes stand for two workers."""
+"""The per-process hub against a real redis-server: two workers' hubs stand for two workers."""
 
 import asyncio
 import os
@@ -9,18 +9,18 @@ import pytest
 from django.utils.module_loading import import_string
 
 from shared.layers import channel_layer_settings
-from ws import runtime as runtime_module
-from ws.runtime import Runtime
+from ws import hub as hub_module
+from ws.worker import Worker
 
 
 class FakeSocket:
-    """Stands in for a consumer: records what the runtime writes to it."""
+    """Stands in for a consumer: records what the hub delivers to it."""
 
     def __init__(self):
         self.frames: list[str] = []
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        self.frames.append(text_data)
+    async def deliver(self, frame):
+        self.frames.append(frame)
 
 
 def layer_for(url: str, kind: str):
@@ -38,72 +38,73 @@ async def until(condition, timeout=5.0):
 
 @pytest.fixture(params=["redis", "pubsub"])
 async def two_workers(request, redis_server):
-    workers = [Runtime(layer_for(redis_server.url, request.param)) for _ in range(2)]
-    yield workers
+    """The hubs of two workers on one Redis."""
+    workers = [Worker(layer_for(redis_server.url, request.param)) for _ in range(2)]
+    yield [worker.hub for worker in workers]
     for worker in workers:
         await worker.stop()
-    await workers[0].layer.flush()
+    await workers[0].hub.layer.flush()
 
 
-async def test_a_frame_published_in_one_worker_reaches_followers_in_both(two_workers):
-    """Every follower of the topic gets the same text exactly once, whichever worker it is on."""
+async def test_a_frame_published_in_one_worker_reaches_subscribers_in_both(two_workers):
+    """Every subscriber of the topic gets the same text exactly once, whichever worker it is on."""
     first, second = two_workers
     here, there, elsewhere = FakeSocket(), FakeSocket(), FakeSocket()
-    await first.follow("board", here)
-    await second.follow("board", there)
-    await second.follow("chat.lobby", elsewhere)
-    await until(lambda: first.channel and second.channel)
-    await asyncio.sleep(0.2)  # both group joins settled
+    await first.subscribe("board", here)
+    await second.subscribe("board", there)
+    await second.subscribe("chat.lobby", elsewhere)
+    await first.joined("board")
+    await second.joined("board")
     await first.publish("board", '{"type":"connect"}')
     await until(lambda: here.frames and there.frames)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # room for a duplicate
     assert here.frames == there.frames == ['{"type":"connect"}']
     assert elsewhere.frames == []
 
 
-async def test_a_socket_that_unfollows_gets_nothing_more(two_workers):
-    """After unfollow, publishes skip the socket; the worker leaves the group when nobody follows."""
+async def test_a_socket_that_unsubscribes_gets_nothing_more(two_workers):
+    """After unsubscribe, publishes skip the socket; the worker leaves the group when nobody subscribes."""
     first, second = two_workers
     gone, staying = FakeSocket(), FakeSocket()
-    await first.follow("board", gone)
-    await second.follow("board", staying)
-    await until(lambda: first.channel and second.channel)
-    await asyncio.sleep(0.2)
-    first.unfollow("board", gone)
+    await first.subscribe("board", gone)
+    await second.subscribe("board", staying)
+    await first.joined("board")
+    await second.joined("board")
+    first.unsubscribe("board", gone)
     await second.publish("board", "after")
     await until(lambda: staying.frames)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # room for a late frame
     assert gone.frames == []
-    assert first.followers("board") == frozenset()
+    assert first.subscribers("board") == frozenset()
 
 
 @pytest.mark.parametrize("error", [ConnectionError("redis is down"), ValueError("a bug")], ids=["outage", "bug"])
-async def test_a_failing_job_is_retried_and_does_not_stop_the_runtime(redis_server, error):
+async def test_a_failing_job_is_retried_and_does_not_stop_the_worker(redis_server, error):
     """A job that raises, from an outage or a bug, keeps being called every period."""
-    runtime = Runtime(layer_for(redis_server.url, "redis"))
+    worker = Worker(layer_for(redis_server.url, "redis"))
     calls = []
 
     async def flaky():
         calls.append(1)
         raise error
 
-    runtime.every(0.05, "flaky", flaky)
+    worker.jobs.every(0.05, "flaky", flaky)
     await until(lambda: len(calls) >= 3)
-    await runtime.stop()
+    await worker.stop()
 
 
 # ---------------------------------------------------------------- publishing past a hung Redis
 
 
-async def test_a_hung_redis_delays_no_local_follower_and_no_frame_arrives_twice(two_workers, redis_server):
-    """Redis stopped (SIGSTOP): publish returns at once and the local follower has the frame;
+async def test_a_hung_redis_delays_no_local_subscriber_and_no_frame_arrives_twice(two_workers, redis_server):
+    """Redis stopped (SIGSTOP): publish returns at once and the local subscriber has the frame;
     the other worker gets it once Redis answers again; nobody gets it twice."""
     first, second = two_workers
     here, there = FakeSocket(), FakeSocket()
-    await first.follow("board", here)
-    await second.follow("board", there)
-    await until(lambda: first.channel and second.channel)
-    await asyncio.sleep(0.2)
+    await first.subscribe("board", here)
+    await second.subscribe("board", there)
+    await first.joined("board")
+    await second.joined("board")
     os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -140,30 +141,57 @@ class StuckLayer:
         await asyncio.Event().wait()
 
 
+class SlowJoinLayer(StuckLayer):
+    """A channel layer whose group joins wait until `admit` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.admit = asyncio.Event()
+
+    async def group_add(self, group, channel):
+        await self.admit.wait()
+
+
+async def test_joined_waits_for_the_group_join():
+    """`joined` resolves once the process's channel is in the topic's group, not before."""
+    layer = SlowJoinLayer()
+    worker = Worker(layer)
+    try:
+        await worker.hub.subscribe("board", FakeSocket())
+        joined = asyncio.ensure_future(worker.hub.joined("board"))
+        await asyncio.sleep(0.05)
+        assert not joined.done()
+        layer.admit.set()
+        await asyncio.wait_for(joined, timeout=1)
+    finally:
+        await worker.stop()
+
+
 async def test_frames_waiting_for_redis_are_bounded_and_the_oldest_go_first(caplog, monkeypatch):
-    monkeypatch.setattr(runtime_module, "PUBLISH_QUEUE_FRAMES", 10)
+    monkeypatch.setattr(hub_module, "PUBLISH_QUEUE_FRAMES", 10)
     layer = StuckLayer()
-    runtime = Runtime(layer)
-    follower = FakeSocket()
-    await runtime.follow("board", follower)
-    await runtime.publish("board", "frame 0")
+    worker = Worker(layer)
+    hub = worker.hub
+    subscriber = FakeSocket()
+    await hub.subscribe("board", subscriber)
+    await hub.publish("board", "frame 0")
     await asyncio.sleep(0.05)  # the sender takes it, and hangs
     for n in range(1, 25):
-        await runtime.publish("board", f"frame {n}")
+        await hub.publish("board", f"frame {n}")
     await asyncio.sleep(0.05)
     try:
-        assert follower.frames == [f"frame {n}" for n in range(25)]  # local delivery loses nothing
+        assert subscriber.frames == [f"frame {n}" for n in range(25)]  # local delivery loses nothing
         assert [m["text"] for m in layer.sent] == ["frame 0"]  # the sender waits on the first
-        assert [text for _, text in runtime._outbox] == [f"frame {n}" for n in range(15, 25)]
+        assert [text for _, text in hub._outbox] == [f"frame {n}" for n in range(15, 25)]
         assert sum("dropping the oldest" in r.message for r in caplog.records) == 1
     finally:
-        await runtime.stop()
+        await worker.stop()
 
 
 async def test_frames_refused_while_redis_is_down_are_sent_when_it_returns(redis_server, monkeypatch):
     """Connection refused means the frame never left: it is tried again, in order."""
-    monkeypatch.setattr(runtime_module, "PUBLISH_RETRY_SECONDS", 0.05)
-    runtime = Runtime(layer_for(redis_server.url, "redis"))
+    monkeypatch.setattr(hub_module, "PUBLISH_RETRY_SECONDS", 0.05)
+    worker = Worker(layer_for(redis_server.url, "redis"))
     refusals = iter([ConnectionError("refused")] * 3)
     sent = []
 
@@ -173,11 +201,11 @@ async def test_frames_refused_while_redis_is_down_are_sent_when_it_returns(redis
             raise error
         sent.append(message["text"])
 
-    monkeypatch.setattr(runtime.layer, "group_send", group_send)
+    monkeypatch.setattr(worker.hub.layer, "group_send", group_send)
     try:
-        await runtime.publish("board", "a")
-        await runtime.publish("board", "b")
+        await worker.hub.publish("board", "a")
+        await worker.hub.publish("board", "b")
         await until(lambda: len(sent) == 2)
         assert sent == ["a", "b"]
     finally:
-        await runtime.stop()
+        await worker.stop()
