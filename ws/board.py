@@ -1,6 +1,6 @@
 """This worker process's part of the public board (shared/board.py holds the rules).
 
-Periodic jobs, on the worker's Jobs:
+Periodic jobs (ws/jobs.py):
 - tick (every 0.25 s): write the rows changed by delay reports and renames, then broadcast this
   worker's coalesced joins, renames and leaves to every worker's board sockets;
 - snapshot (every 0.5 s): read the board's first 200 rows and its summary once, for every

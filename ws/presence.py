@@ -6,7 +6,7 @@
   waits for Redis, which may be down.
 - Watchers: this process's /ws/presence/ sockets. They share one subscriber of the `presence`
   topic; each gets the whole list on arrival, then every `status` event.
-- Jobs on the worker's Jobs: the sweep (every PRESENCE_SWEEP_SECONDS) announces who went
+- Periodic jobs (ws/jobs.py): the sweep (every PRESENCE_SWEEP_SECONDS) announces who went
   offline; the heartbeat (LIVE_HEARTBEAT_SECONDS) keeps this worker's connections alive in
   Redis, rebuilds them after a Redis restart, and resends the list to the watchers if it
   shows a change they missed (an event lost to a Redis outage).
