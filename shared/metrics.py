@@ -17,7 +17,7 @@ codes, topic kinds, URL routes), so no series grows with the number of users.
 | `ping_round_trip_seconds` | histogram | - | board round trips the server timed (warm-ups excluded) |
 | `ping_layer_publish_failures_total` | counter | topic | publish attempts refused or timed out (Redis down, hung) |
 | `ping_layer_publish_dropped_total` | counter | topic | broadcasts dropped from a worker's full publish queue |
-| `ping_redis_unavailable` | gauge (livemax) | - | 1 while this worker's periodic jobs or publisher find Redis down |
+| `ping_redis_unavailable` | gauge (livemax) | - | 1 while any of this worker's Redis work is failing (ws/jobs.py) |
 | `ping_http_requests_total` | counter | method, view, status | page requests answered by Django |
 | `ping_http_request_duration_seconds` | histogram | method, view | time Django took to answer |
 
