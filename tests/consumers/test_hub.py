@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 
 from shared.layers import channel_layer_settings
 from ws import hub as hub_module
+from ws.jobs import Jobs
 from ws.worker import Worker
 
 
@@ -209,3 +210,21 @@ async def test_frames_refused_while_redis_is_down_are_sent_when_it_returns(redis
         assert sent == ["a", "b"]
     finally:
         await worker.stop()
+
+
+async def test_a_jobs_outage_is_logged_once_when_it_starts_and_once_when_it_ends(caplog):
+    jobs = Jobs()
+
+    async def failing():
+        raise ConnectionError("redis is down")
+
+    async def working():
+        pass
+
+    for work in (failing, failing, failing, working, working):
+        await jobs.guarded("heartbeat", work())
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("heartbeat:")]
+    assert logged == [
+        "heartbeat: Redis unavailable (redis is down); retrying quietly until it is back",
+        "heartbeat: Redis is back",
+    ]
