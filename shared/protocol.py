@@ -8,9 +8,9 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 # Close codes (RFC 6455 and the IANA WebSocket close code registry below 4000; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
@@ -404,20 +404,44 @@ def error_frame(code: ErrorCode, detail: str) -> str:
     return encode(frame)
 
 
-def welcome_frame(you: Arrival, clients_json: str, total: int) -> str:
-    """`clients_json` is the rows as a JSON array, already serialized (see shared/board.py)."""
+# The board's frames are the largest the server sends, one per report per second: they are
+# assembled from parts encoded once (a row when it changes, the figures once per snapshot) by
+# concatenating complete JSON values, never by re-encoding or slicing JSON text.
+
+
+class EncodedFigures(NamedTuple):
+    """The summary and the histogram of everyone, each already a JSON object."""
+
+    summary: str
+    histogram: str
+
+
+def encode_row(row: BoardRow) -> str:
+    """One board row as wire JSON: encoded once per change, then spliced into every frame."""
+    return encode(row)
+
+
+def rows_json(encoded_rows: Iterable[str]) -> str:
+    """Rows from `encode_row` as one JSON array."""
+    return "[" + ",".join(encoded_rows) + "]"
+
+
+def encode_figures(summary: BoardSummary, histogram: Histogram) -> EncodedFigures:
+    return EncodedFigures(encode(summary), encode(histogram))
+
+
+def welcome_frame(you: Arrival, rows: str, total: int) -> str:
+    """`rows`: a `rows_json` array."""
     you_json = encode({"id": you["id"], "name": you["name"], "guest": you["guest"]})
-    return f'{{"type":"welcome","you":{you_json},"clients":{clients_json},"total":{total}}}'
+    return f'{{"type":"welcome","you":{you_json},"clients":{rows},"total":{total}}}'
 
 
-def board_figures_json(summary: BoardSummary, histogram: Histogram) -> str:
-    """The figures of everyone, serialized once per snapshot for every `delays` answer."""
-    return encode({"summary": summary, "histogram": histogram})
-
-
-def delays_frame(clients_json: str, total: int, figures_json: str) -> str:
-    """The board as one client needs it; rows and figures come pre-serialized (see shared/board.py)."""
-    return f'{{"type":"delays","clients":{clients_json},"total":{total},{figures_json[1:]}'
+def delays_frame(rows: str, total: int, figures: EncodedFigures) -> str:
+    """The answer to a delay report: `rows` a `rows_json` array, `total` everyone on the board."""
+    return (
+        f'{{"type":"delays","clients":{rows},"total":{total},'
+        f'"summary":{figures.summary},"histogram":{figures.histogram}}}'
+    )
 
 
 def connect_frame(arrivals: list[Arrival]) -> str:

@@ -91,7 +91,7 @@ async def test_an_answer_holds_at_most_200_rows_and_always_the_senders_own(store
     snapshot = await board_of(stores[0], everyone)
     late = everyone[450]
     late.record(7.0)
-    answer = json.loads(snapshot.delays_frame(late))
+    answer = json.loads(snapshot.answer_for(late))
     assert len(answer["clients"]) == MAX_ROWS
     assert answer["clients"][-1] == late.row()
     assert answer["total"] == 500
@@ -103,7 +103,7 @@ async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
     everyone = [client(n, 5.0) for n in range(3)]
     snapshot = await board_of(stores[0], everyone)
     everyone[1].record(99.0)
-    answer = json.loads(snapshot.delays_frame(everyone[1]))
+    answer = json.loads(snapshot.answer_for(everyone[1]))
     assert [row["id"] for row in answer["clients"]] == ["c0000", "c0001", "c0002"]
     assert answer["clients"][1]["delay_ms"] == 99.0
 
@@ -111,7 +111,7 @@ async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
 async def test_a_welcome_counts_a_client_that_joined_after_the_snapshot(stores):
     """The newcomer is listed and counted even when the snapshot predates it."""
     snapshot = await board_of(stores[0], [client(1)])
-    welcome = json.loads(snapshot.welcome_frame(client(2)))
+    welcome = json.loads(snapshot.welcome_for(client(2)))
     assert welcome["you"] == {"id": "c0002", "name": "n2", "guest": True}
     assert [row["id"] for row in welcome["clients"]] == ["c0001", "c0002"]
     assert welcome["total"] == 2
@@ -183,7 +183,7 @@ def brute_figures(delays: list[float]) -> dict:
 
 
 def answer_figures(snapshot, own: ClientDelays) -> dict:
-    answer = json.loads(snapshot.delays_frame(own))
+    answer = json.loads(snapshot.answer_for(own))
     return {**answer["summary"], "counts": answer["histogram"]["counts"]}
 
 
@@ -278,9 +278,9 @@ async def test_every_frame_that_names_a_client_says_whether_it_is_a_guest(stores
     member = ClientDelays(id="c0100", name="alice", connected_at=1100, guest=False)
     visitor = client(101)
     snapshot = await board_of(stores[0], [member, visitor])
-    rows = {row["id"]: row["guest"] for row in json.loads(snapshot.delays_frame(visitor))["clients"]}
+    rows = {row["id"]: row["guest"] for row in json.loads(snapshot.answer_for(visitor))["clients"]}
     assert rows == {"c0100": False, "c0101": True}
-    assert json.loads(snapshot.welcome_frame(member))["you"]["guest"] is False
+    assert json.loads(snapshot.welcome_for(member))["you"]["guest"] is False
     assert snapshot.public_json()["clients"][0]["guest"] is False
     events = BoardEvents()
     events.join(member.arrival())

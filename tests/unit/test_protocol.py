@@ -315,3 +315,62 @@ def test_a_frame_with_a_lone_surrogate_outside_json_is_measured_not_crashed_on()
     with pytest.raises(ProtocolError) as caught:
         parse_client_frame('{"type":"ping","seq":1}\ud800', PING_ENDPOINT, 1024)
     assert caught.value.code == "bad_json"
+
+
+# ---------------------------------------------------------------- board frames from encoded parts
+
+from shared.protocol import (  # noqa: E402 - grouped with the tests that use them
+    delays_frame,
+    encode,
+    encode_figures,
+    encode_row,
+    rows_json,
+    welcome_frame,
+)
+
+ROWS = [
+    {
+        "id": "k3Jd9aQx",
+        "name": 'Ada "the" <b>😀</b>',
+        "guest": True,
+        "delay_ms": 12.3,
+        "median_ms": 11.0,
+        "jitter_ms": None,
+        "claimed_ms": 0.1,
+        "suspect": True,
+        "connected_at": 1733140000000,
+    },
+    {
+        "id": "b7",
+        "name": "alice",
+        "guest": False,
+        "delay_ms": None,
+        "median_ms": None,
+        "jitter_ms": None,
+        "claimed_ms": None,
+        "suspect": False,
+        "connected_at": 1733140000001,
+    },
+]
+SUMMARY = {"count": 1, "min_ms": 12.3, "median_ms": 12.3, "p95_ms": 12.3, "max_ms": 12.3}
+HISTOGRAM = {"edges_ms": [0, 1, 2, 5], "counts": [0, 0, 0, 1]}
+
+
+@pytest.mark.parametrize("rows", [ROWS, ROWS[:1], []], ids=["two", "one", "none"])
+def test_a_delays_frame_from_encoded_parts_is_the_encoding_of_the_whole_frame(rows):
+    """Assembled by concatenating encoded rows and figures, byte for byte what encoding the
+    equivalent object gives: valid JSON, whatever the names hold."""
+    frame = delays_frame(rows_json(encode_row(row) for row in rows), 7, encode_figures(SUMMARY, HISTOGRAM))
+    whole = {"type": "delays", "clients": rows, "total": 7, "summary": SUMMARY, "histogram": HISTOGRAM}
+    assert frame == encode(whole)
+    assert json.loads(frame) == whole
+
+
+@pytest.mark.parametrize("rows", [ROWS, []], ids=["two", "none"])
+def test_a_welcome_from_encoded_rows_is_the_encoding_of_the_whole_frame(rows):
+    """The arrival's connected_at is not part of `you`."""
+    you = {"id": "k3Jd9aQx", "name": "Ada", "guest": True, "connected_at": 1733140000000}
+    frame = welcome_frame(you, rows_json(encode_row(row) for row in rows), 2)
+    whole = {"type": "welcome", "you": {"id": "k3Jd9aQx", "name": "Ada", "guest": True}, "clients": rows, "total": 2}
+    assert frame == encode(whole)
+    assert json.loads(frame) == whole
