@@ -24,6 +24,7 @@ from shared.protocol import (
     EncodedFigures,
     Histogram,
     connect_frame,
+    decode_row,
     delays_frame,
     disconnect_frame,
     encode_figures,
@@ -280,9 +281,9 @@ class Snapshot:
         return encode_figures(summary, histogram)
 
     def public_json(self) -> dict:
-        """What GET /api/public/ and the page's first render show."""
+        """What GET /api/public/ and the page's first render show: rows as objects."""
         return {
-            "clients": [json.loads(row) for row in self.shown_json],
+            "clients": [decode_row(json.loads(row)) for row in self.shown_json],
             "total": self.total,
             "summary": self.summary,
             "histogram": self.histogram,
@@ -345,7 +346,7 @@ class BoardEvents:
 # Four keys, each answering one question without reading the whole board:
 #   board:live    ids scored by expiry (as in LiveSet)   - who is still refreshed (sweeps)
 #   board:order   sorted set of ids by connected_at      - the first 200, in order: ZRANGE 0 199
-#   board:rows    hash of id -> row as wire JSON         - those 200 rows, spliced as they are
+#   board:rows    hash of id -> row as wire JSON (array) - those 200 rows, spliced as they are
 #   board:delays  sorted set of ids by current delay     - count, min, max and percentiles by
 #                                                          rank, histogram by ZCOUNT: O(log N)
 # So a snapshot costs O(200 + log N) whatever the number of clients.
