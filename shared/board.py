@@ -2,7 +2,7 @@
 
 Nothing here is O(N) per event: a delay report touches one local row, and a snapshot reads
 the first 200 rows and everyone's figures by rank and count (see the Redis section below),
-so every client's answer is spliced from rows serialized once.
+so every client's answer is assembled (shared/protocol.py) from rows encoded once.
 """
 
 import json
@@ -21,13 +21,16 @@ from shared.protocol import (
     Arrival,
     BoardRow,
     BoardSummary,
+    EncodedFigures,
     Histogram,
-    board_figures_json,
     connect_frame,
+    decode_row,
     delays_frame,
     disconnect_frame,
-    encode,
+    encode_figures,
+    encode_row,
     rename_frame,
+    rows_json,
     welcome_frame,
 )
 from shared.redis import key
@@ -119,7 +122,7 @@ class ClientDelays:
 
     def row_json(self) -> str:
         if self._row_json is None:
-            self._row_json = encode(self.row())
+            self._row_json = encode_row(self.row())
         return self._row_json
 
     def arrival(self) -> Arrival:
@@ -204,7 +207,7 @@ class Snapshot:
     """The board at one moment: its first MAX_ROWS rows as wire JSON (straight from Redis, never
     re-encoded), how many clients there are, and the summary and histogram of everyone.
 
-    An answer's figures include the report it answers: `figures_json_for` patches the shared
+    An answer's figures include the report it answers: `figures_for` patches the shared
     figures with the sender's fresh delay in place of the one the snapshot holds for it. The
     snapshot keeps everyone's delay up to EXACT_FIGURES_UP_TO reporting clients, so the patch is
     exact; above that it keeps a few values around each figure's rank (`windows`), and when the
@@ -222,15 +225,21 @@ class Snapshot:
     # True when `windows` is one window of everyone's delay (up to EXACT_FIGURES_UP_TO of them).
     holds_everyone: bool = True
 
-    def clients_json(self, own: ClientDelays) -> str:
+    def answer_for(self, own: ClientDelays) -> str:
+        """The `delays` frame answering `own`'s report."""
+        return delays_frame(self.rows_json_for(own), self.total_with(own.id), self.encoded_figures_for(own))
+
+    def welcome_for(self, own: ClientDelays) -> str:
+        """The `welcome` frame for `own`, who just joined."""
+        return welcome_frame(own.arrival(), self.rows_json_for(own), self.total_with(own.id))
+
+    def rows_json_for(self, own: ClientDelays) -> str:
         """The shown rows as a JSON array, with `own` (fresh) in place or in the last slot."""
         own_json = own.row_json()
         position = self.shown_at.get(own.id)
         if position is None:
-            parts = [*self.shown_json[: MAX_ROWS - 1], own_json]
-        else:
-            parts = [*self.shown_json[:position], own_json, *self.shown_json[position + 1 :]]
-        return "[" + ",".join(parts) + "]"
+            return rows_json([*self.shown_json[: MAX_ROWS - 1], own_json])
+        return rows_json([*self.shown_json[:position], own_json, *self.shown_json[position + 1 :]])
 
     def total_with(self, own_id: str) -> int:
         """Everyone, counting a client that joined after this snapshot was read: one that is not
@@ -238,12 +247,10 @@ class Snapshot:
         is_new = own_id not in self.shown_at and self.total == len(self.shown_at)
         return self.total + is_new
 
-    def delays_frame(self, own: ClientDelays) -> str:
-        return delays_frame(self.clients_json(own), self.total_with(own.id), self.figures_json_for(own))
-
     @cached_property
-    def figures_json(self) -> str:
-        return board_figures_json(self.summary, self.histogram)
+    def encoded_figures(self) -> EncodedFigures:
+        """Everyone's figures as this snapshot read them, encoded once for every answer."""
+        return encode_figures(self.summary, self.histogram)
 
     def held_for(self, own: ClientDelays) -> float | None:
         """The delay this snapshot counts for `own` (None: not counted)."""
@@ -252,7 +259,7 @@ class Snapshot:
                 return window.ids[own.id]
         return None if self.holds_everyone else own.saved_ms
 
-    def figures(self, own: ClientDelays) -> tuple[BoardSummary, Histogram]:
+    def figures_for(self, own: ClientDelays) -> tuple[BoardSummary, Histogram]:
         """The summary and histogram of everyone with `own`'s current delay in them."""
         new = own.board_ms()
         old = self.held_for(own)
@@ -267,19 +274,16 @@ class Snapshot:
         counts[_bucket(new)] += 1
         return _summary_of(windows, count), {"edges_ms": HISTOGRAM_EDGES_MS, "counts": counts}
 
-    def figures_json_for(self, own: ClientDelays) -> str:
-        summary, histogram = self.figures(own)
+    def encoded_figures_for(self, own: ClientDelays) -> EncodedFigures:
+        summary, histogram = self.figures_for(own)
         if summary is self.summary:
-            return self.figures_json
-        return board_figures_json(summary, histogram)
-
-    def welcome_frame(self, own: ClientDelays) -> str:
-        return welcome_frame(own.arrival(), self.clients_json(own), self.total_with(own.id))
+            return self.encoded_figures
+        return encode_figures(summary, histogram)
 
     def public_json(self) -> dict:
-        """What GET /api/public/ and the page's first render show."""
+        """What GET /api/public/ and the page's first render show: rows as objects."""
         return {
-            "clients": [json.loads(row) for row in self.shown_json],
+            "clients": [decode_row(json.loads(row)) for row in self.shown_json],
             "total": self.total,
             "summary": self.summary,
             "histogram": self.histogram,
@@ -342,7 +346,7 @@ class BoardEvents:
 # Four keys, each answering one question without reading the whole board:
 #   board:live    ids scored by expiry (as in LiveSet)   - who is still refreshed (sweeps)
 #   board:order   sorted set of ids by connected_at      - the first 200, in order: ZRANGE 0 199
-#   board:rows    hash of id -> row as wire JSON         - those 200 rows, spliced as they are
+#   board:rows    hash of id -> row as wire JSON (array) - those 200 rows, spliced as they are
 #   board:delays  sorted set of ids by current delay     - count, min, max and percentiles by
 #                                                          rank, histogram by ZCOUNT: O(log N)
 # So a snapshot costs O(200 + log N) whatever the number of clients.

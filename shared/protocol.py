@@ -8,9 +8,9 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 # Close codes (RFC 6455 and the IANA WebSocket close code registry below 4000; 4000-4999 are ours).
 CLOSE_ABNORMAL = 1006  # no close frame: the peer vanished, or the consumer died
@@ -331,7 +331,7 @@ class ErrorFrame(TypedDict):
 
 
 class BoardRow(TypedDict):
-    """One client on the public board."""
+    """One client on the public board (on the wire an array in ROW_COLUMNS order, see encode_row)."""
 
     id: str
     name: str
@@ -387,7 +387,7 @@ class UserStatus(TypedDict):
     version: int
 
 
-def encode(frame: Mapping[str, Any]) -> str:
+def encode(frame: Mapping[str, Any] | list | tuple) -> str:
     """Compact JSON text for the wire."""
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
@@ -404,20 +404,57 @@ def error_frame(code: ErrorCode, detail: str) -> str:
     return encode(frame)
 
 
-def welcome_frame(you: Arrival, clients_json: str, total: int) -> str:
-    """`clients_json` is the rows as a JSON array, already serialized (see shared/board.py)."""
+# The board's frames are the largest the server sends, one per report per second: they are
+# assembled from parts encoded once (a row when it changes, the figures once per snapshot) by
+# concatenating complete JSON values, never by re-encoding or slicing JSON text.
+
+
+class EncodedFigures(NamedTuple):
+    """The summary and the histogram of everyone, each already a JSON object."""
+
+    summary: str
+    histogram: str
+
+
+# A row on the wire is an array of its values in this order, named once per frame by
+# "columns": 200 rows are then ~15 KB of JSON instead of ~33 KB, so an answer and the previous
+# one fit deflate's 32 KiB window together (docs/benchmarks.md).
+ROW_COLUMNS = ("id", "name", "guest", "delay_ms", "median_ms", "jitter_ms", "claimed_ms", "suspect", "connected_at")
+_COLUMNS_JSON = encode(ROW_COLUMNS)
+
+
+def encode_row(row: BoardRow) -> str:
+    """One board row as wire JSON, `[id, name, guest, delay_ms, ...]` in ROW_COLUMNS order:
+    encoded once per change, then spliced into every frame (and stored so in Redis)."""
+    return encode([row[column] for column in ROW_COLUMNS])
+
+
+def decode_row(values: list, columns: Iterable[str] = ROW_COLUMNS) -> BoardRow:
+    """A row from `encode_row`'s array as an object, by `columns` (a frame's "columns")."""
+    return dict(zip(columns, values, strict=True))
+
+
+def rows_json(encoded_rows: Iterable[str]) -> str:
+    """Rows from `encode_row` as one JSON array."""
+    return "[" + ",".join(encoded_rows) + "]"
+
+
+def encode_figures(summary: BoardSummary, histogram: Histogram) -> EncodedFigures:
+    return EncodedFigures(encode(summary), encode(histogram))
+
+
+def welcome_frame(you: Arrival, rows: str, total: int) -> str:
+    """`rows`: a `rows_json` array."""
     you_json = encode({"id": you["id"], "name": you["name"], "guest": you["guest"]})
-    return f'{{"type":"welcome","you":{you_json},"clients":{clients_json},"total":{total}}}'
+    return f'{{"type":"welcome","you":{you_json},"columns":{_COLUMNS_JSON},"clients":{rows},"total":{total}}}'
 
 
-def board_figures_json(summary: BoardSummary, histogram: Histogram) -> str:
-    """The figures of everyone, serialized once per snapshot for every `delays` answer."""
-    return encode({"summary": summary, "histogram": histogram})
-
-
-def delays_frame(clients_json: str, total: int, figures_json: str) -> str:
-    """The board as one client needs it; rows and figures come pre-serialized (see shared/board.py)."""
-    return f'{{"type":"delays","clients":{clients_json},"total":{total},{figures_json[1:]}'
+def delays_frame(rows: str, total: int, figures: EncodedFigures) -> str:
+    """The answer to a delay report: `rows` a `rows_json` array, `total` everyone on the board."""
+    return (
+        f'{{"type":"delays","columns":{_COLUMNS_JSON},"clients":{rows},"total":{total},'
+        f'"summary":{figures.summary},"histogram":{figures.histogram}}}'
+    )
 
 
 def connect_frame(arrivals: list[Arrival]) -> str:

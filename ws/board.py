@@ -85,7 +85,7 @@ class Board:
         try:
             await attempt(self._save([client]), JOIN_WAIT_SECONDS)
             await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
-            await socket.send(text_data=self.snapshot.welcome_frame(client.delays))
+            await socket.send(text_data=self.snapshot.welcome_for(client.delays))
             # Subscribed after the welcome is sent, so no broadcast can overtake it.
             await self.hub.subscribe(TOPIC, socket)
         except BaseException:
@@ -123,7 +123,7 @@ class Board:
         if not warmup:  # shown, counted nowhere (shared/roundtrip.py)
             observe_round_trip(delay_ms / 1000)
         self.changed.add(client.delays.id)
-        return self.snapshot.delays_frame(client.delays)
+        return self.snapshot.answer_for(client.delays)
 
     def rename(self, client: BoardClient, name: str) -> None:
         client.delays.rename(name)

@@ -35,11 +35,13 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
 - permessage-deflate (RFC 7692) for the board's `delays` answers only: on /ws/public/ (no other
   endpoint negotiates it), when the client offers it (every browser does), those frames go
   compressed with the context kept from one to the next, so the 200 rows a viewer already has
-  cost little more than what changed (32 KB -> 2-5 KB).
+  cost little more than what changed. Rows go as compact arrays (shared/protocol.py), so an
+  answer (~14 KB) and the one before it fit the 32 KiB window together (14 KB -> 1-3 KB).
   Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
   gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
-  Why this and not compact rows or deltas: docs/benchmarks.md. WS_PERMESSAGE_DEFLATE=false
-  turns it off. The send backlog counts the bytes as written, compressed or not.
+  Why compact rows and deflate, not deltas or fewer rows: docs/benchmarks.md.
+  WS_PERMESSAGE_DEFLATE=false turns it off. The send backlog counts the bytes as written,
+  compressed or not.
 """
 
 import asyncio
@@ -70,7 +72,7 @@ CLOSE_GRACE_SECONDS = 1.0
 
 # Frames worth compressing (module doc): the board's answers, large and alike from one to the next.
 COMPRESSED_FRAME_PREFIXES = (b'{"type":"delays"',)
-# The compressor's window (2^15: an answer, ~23 KB, sees the previous one) and zlib memLevel:
+# The compressor's window (2^15: an answer, ~14 KB, sees the previous one) and zlib memLevel:
 # 4 keeps the state at 136 KiB (8 would be 256 KiB) for 2-4% larger frames (docs/benchmarks.md).
 DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
 # What the client may compress with: its frames are small, and a 2^10 window keeps the server's

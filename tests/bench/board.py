@@ -62,7 +62,9 @@ async def run(stack: Stack) -> dict:
 def verdicts(runs: dict) -> dict:
     p99_ratios = {n: round(runs[f"app@{n}"]["p99_ms"] / runs[f"echo@{n}"]["p99_ms"], 2) for n in COUNTS}
     lean_ratios = {n: round(runs[f"app@{n}"]["p99_ms"] / runs[f"echo-lean@{n}"]["p99_ms"], 2) for n in LEAN_COUNTS}
-    bytes_by_n = {n: runs[f"app@{n}"]["bytes_per_client_s"] for n in BYTES_COUNTS}
+    # Per answer (with its pong): a viewer's second at one report a second, even when an
+    # overloaded server answers less often than that.
+    bytes_by_n = {n: runs[f"app@{n}"]["bytes_per_answer"] for n in BYTES_COUNTS}
     cpu = [runs[f"app@{n}"]["cpu_ms_per_client_s"] for n in COUNTS]
     # "Roughly constant": no growth with N (it falls as fixed costs spread over more clients).
     cpu_growth = round(max(cpu) / cpu[0], 2)
@@ -70,17 +72,17 @@ def verdicts(runs: dict) -> dict:
     return {
         "p99_ratio_app_to_echo": p99_ratios,
         "p99_ratio_app_to_lean_echo": lean_ratios,
-        "bytes_per_client_s": bytes_by_n,
+        "bytes_per_answer": bytes_by_n,
         "cpu_ms_per_client_s_by_n": dict(zip(COUNTS, cpu, strict=True)),
         "cpu_per_client_s_max_vs_n50": cpu_growth,
         "every_storm_client_got_in": everyone_in,
         "target": (
             f"p99 <= {TARGET_P99_RATIO}x the lean echo's at {', '.join(map(str, LEAN_COUNTS))}; "
-            f"<= {TARGET_BYTES_PER_CLIENT_S} B per client-second at {', '.join(map(str, BYTES_COUNTS))}; "
+            f"<= {TARGET_BYTES_PER_CLIENT_S} B per answer (a viewer-second) at {', '.join(map(str, BYTES_COUNTS))}; "
             f"CPU per client-second not above {MAX_CPU_GROWTH}x N = 50's; all get in"
         ),
         "met": all(ratio <= TARGET_P99_RATIO for ratio in lean_ratios.values())
-        and all(b <= TARGET_BYTES_PER_CLIENT_S for b in bytes_by_n.values())
+        and all(b is not None and b <= TARGET_BYTES_PER_CLIENT_S for b in bytes_by_n.values())
         and cpu_growth <= MAX_CPU_GROWTH
         and everyone_in,
     }

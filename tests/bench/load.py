@@ -27,6 +27,7 @@ CONNECT_ATTEMPTS = 10
 # Back-off of a client whose handshake failed: full jitter, doubling, capped (as socket.js).
 RETRY_BASE, RETRY_CAP = 0.2, 5.0
 ANSWER_PREFIXES = (b'{"type":"pong"', b'{"type":"ping"')  # echo sends the ping itself back
+BOARD_ANSWER_PREFIX = b'{"type":"delays"'
 
 
 class CountingConnection(ClientConnection):
@@ -57,6 +58,8 @@ class Client:
     window: Window
     pending: asyncio.Future | None = None
     received_bytes: int = 0
+    # Board answers received in the window: fewer than one a second when the server falls behind.
+    board_answers: int = 0
     # The socket's wire_bytes when the window opened and closed.
     wire_at_start: int = 0
     wire_at_end: int = 0
@@ -70,6 +73,7 @@ class Client:
                 data = await self.socket.recv(decode=False)
                 if self.window.holds(time.monotonic()):
                     self.received_bytes += len(data)
+                    self.board_answers += data.startswith(BOARD_ANSWER_PREFIX)
                 if data.startswith(ANSWER_PREFIXES) and self.pending is not None and not self.pending.done():
                     self.pending.set_result((time.perf_counter_ns(), data))
         except websockets.ConnectionClosed:
@@ -223,6 +227,8 @@ def summarize(storm: Storm, count: int, measure: float, cpu: float, my_cpu: floa
 
     rtts = sorted(rtt for client in storm.clients for rtt in client.rtts_ms)
     client_seconds = len(storm.clients) * measure
+    wire = sum(c.wire_at_end - c.wire_at_start for c in storm.clients)
+    answers = sum(c.board_answers for c in storm.clients)
     return {
         "clients": count,
         "connected": len(storm.clients),
@@ -234,8 +240,14 @@ def summarize(storm: Storm, count: int, measure: float, cpu: float, my_cpu: floa
         "p99_ms": round(percentile(rtts, 99), 3) if rtts else None,
         "p999_ms": round(percentile(rtts, 99.9), 3) if rtts else None,
         # On the wire (compressed, with frame headers); app_bytes: the frames' own length.
-        "bytes_per_client_s": round(sum(c.wire_at_end - c.wire_at_start for c in storm.clients) / client_seconds),
+        "bytes_per_client_s": round(wire / client_seconds),
         "app_bytes_per_client_s": round(sum(c.received_bytes for c in storm.clients) / client_seconds),
+        # A page reports once a second, so per answer is per viewer-second at full speed; the
+        # per-second figures above shrink when an overloaded server answers less often.
+        "answers_per_client_s": round(answers / client_seconds, 3),
+        # On the wire per board answer, with its pong: a viewer-second's bytes at full speed.
+        "bytes_per_answer": round(wire / answers) if answers else None,
+        "cpu_ms_per_answer": round(1000 * cpu / answers, 3) if answers else None,
         "server_cpu_s": round(cpu, 2),
         "cpu_ms_per_client_s": round(1000 * cpu / client_seconds, 3),
         "loadgen_cpu_pct": round(100 * my_cpu / measure),

@@ -7,8 +7,10 @@ import json
 import pytest
 
 from shared.board import BoardStore, ClientDelays
+from shared.protocol import ROW_COLUMNS
 from shared.redis import async_redis, key
 from tests.consumers.conftest import websocket
+from tests.wsclient import rows_decoded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +19,7 @@ async def join():
     client = websocket("/ws/public/")
     connected, _ = await client.connect()
     assert connected
-    welcome = await client.receive_json_from(timeout=5)
+    welcome = rows_decoded(await client.receive_json_from(timeout=5))
     assert welcome["type"] == "welcome"
     return client, welcome
 
@@ -26,7 +28,7 @@ async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
     """The next frame of this type, skipping others (broadcasts interleave with answers)."""
     async with asyncio.timeout(timeout):
         while True:
-            frame = await client.receive_json_from(timeout=timeout)
+            frame = rows_decoded(await client.receive_json_from(timeout=timeout))
             if frame["type"] == kind:
                 return frame
 
@@ -76,6 +78,19 @@ async def test_the_welcome_names_the_client_and_lists_it(live_redis):
     assert you["name"].startswith("guest-")
     assert [row["id"] for row in welcome["clients"]] == [you["id"]]
     assert welcome["total"] == 1
+    await client.disconnect()
+
+
+async def test_board_rows_go_as_arrays_named_once_by_the_frames_columns(live_redis):
+    """Compact rows on the wire: `columns` once per frame, each row its values in that order."""
+    client = websocket("/ws/public/")
+    assert (await client.connect())[0]
+    welcome = await client.receive_json_from(timeout=5)
+    assert welcome["columns"] == list(ROW_COLUMNS)
+    (row,) = welcome["clients"]
+    assert isinstance(row, list)
+    assert row[:3] == [welcome["you"]["id"], welcome["you"]["name"], True]
+    assert row[3:8] == [None, None, None, None, False]  # no report yet
     await client.disconnect()
 
 
@@ -450,7 +465,7 @@ async def join_with(cookie: str):
     client = websocket("/ws/public/", headers=[(b"cookie", cookie.encode())])
     connected, _ = await client.connect()
     assert connected
-    welcome = await client.receive_json_from(timeout=5)
+    welcome = rows_decoded(await client.receive_json_from(timeout=5))
     assert welcome["type"] == "welcome"
     return client, welcome
 

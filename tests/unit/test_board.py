@@ -10,7 +10,9 @@ import redis
 import redis.asyncio
 
 from shared.board import HISTOGRAM_EDGES_MS, MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
+from shared.protocol import ROW_COLUMNS, decode_row
 from shared.stats import percentile
+from tests.wsclient import rows_decoded
 
 
 def client(n: int, delay: float | None = None) -> ClientDelays:
@@ -35,6 +37,11 @@ async def board_of(store: BoardStore, clients: list[ClientDelays]):
     return await store.snapshot()
 
 
+def frame(text: str) -> dict:
+    """A frame as a page reads it: rows as objects."""
+    return rows_decoded(json.loads(text))
+
+
 def test_a_clients_row_has_its_latest_delay_median_and_jitter():
     """Figures cover the client's recent reports; none before the first report."""
     delays = client(1)
@@ -51,15 +58,23 @@ def test_a_row_is_computed_once_per_change_and_never_served_stale():
     assert delays.row() is delays.row()
     assert delays.row_json() is delays.row_json()
     delays.record(30.0)
-    assert json.loads(delays.row_json())["delay_ms"] == 30.0
+    assert decode_row(json.loads(delays.row_json()))["delay_ms"] == 30.0
     delays.rename("Ada")
-    assert json.loads(delays.row_json()) == {**delays.row(), "name": "Ada"}
+    assert decode_row(json.loads(delays.row_json())) == {**delays.row(), "name": "Ada"}
+
+
+def test_a_row_goes_on_the_wire_as_an_array_of_its_values_in_column_order():
+    """Compact rows: the names once per frame ("columns"), each row just its values."""
+    delays = client(7, 12.25)
+    delays.record(13.0, 12.0)
+    assert json.loads(delays.row_json()) == ["c0007", "n7", True, 13.0, 12.6, 0.8, 12.0, False, 1007]
+    assert list(ROW_COLUMNS) == list(delays.row())
 
 
 async def test_a_snapshot_lists_clients_oldest_connection_first(stores):
     """Order is by connected_at, whatever the order of saving."""
     snapshot = await board_of(stores[0], [client(3), client(1), client(2)])
-    assert [json.loads(row)["id"] for row in snapshot.shown_json] == ["c0001", "c0002", "c0003"]
+    assert [decode_row(json.loads(row))["id"] for row in snapshot.shown_json] == ["c0001", "c0002", "c0003"]
     assert snapshot.total == 3
 
 
@@ -91,7 +106,7 @@ async def test_an_answer_holds_at_most_200_rows_and_always_the_senders_own(store
     snapshot = await board_of(stores[0], everyone)
     late = everyone[450]
     late.record(7.0)
-    answer = json.loads(snapshot.delays_frame(late))
+    answer = frame(snapshot.answer_for(late))
     assert len(answer["clients"]) == MAX_ROWS
     assert answer["clients"][-1] == late.row()
     assert answer["total"] == 500
@@ -103,7 +118,7 @@ async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
     everyone = [client(n, 5.0) for n in range(3)]
     snapshot = await board_of(stores[0], everyone)
     everyone[1].record(99.0)
-    answer = json.loads(snapshot.delays_frame(everyone[1]))
+    answer = frame(snapshot.answer_for(everyone[1]))
     assert [row["id"] for row in answer["clients"]] == ["c0000", "c0001", "c0002"]
     assert answer["clients"][1]["delay_ms"] == 99.0
 
@@ -111,7 +126,7 @@ async def test_an_answer_shows_the_senders_fresh_row_in_its_place(stores):
 async def test_a_welcome_counts_a_client_that_joined_after_the_snapshot(stores):
     """The newcomer is listed and counted even when the snapshot predates it."""
     snapshot = await board_of(stores[0], [client(1)])
-    welcome = json.loads(snapshot.welcome_frame(client(2)))
+    welcome = frame(snapshot.welcome_for(client(2)))
     assert welcome["you"] == {"id": "c0002", "name": "n2", "guest": True}
     assert [row["id"] for row in welcome["clients"]] == ["c0001", "c0002"]
     assert welcome["total"] == 2
@@ -183,7 +198,7 @@ def brute_figures(delays: list[float]) -> dict:
 
 
 def answer_figures(snapshot, own: ClientDelays) -> dict:
-    answer = json.loads(snapshot.delays_frame(own))
+    answer = frame(snapshot.answer_for(own))
     return {**answer["summary"], "counts": answer["histogram"]["counts"]}
 
 
@@ -278,9 +293,9 @@ async def test_every_frame_that_names_a_client_says_whether_it_is_a_guest(stores
     member = ClientDelays(id="c0100", name="alice", connected_at=1100, guest=False)
     visitor = client(101)
     snapshot = await board_of(stores[0], [member, visitor])
-    rows = {row["id"]: row["guest"] for row in json.loads(snapshot.delays_frame(visitor))["clients"]}
+    rows = {row["id"]: row["guest"] for row in frame(snapshot.answer_for(visitor))["clients"]}
     assert rows == {"c0100": False, "c0101": True}
-    assert json.loads(snapshot.welcome_frame(member))["you"]["guest"] is False
+    assert frame(snapshot.welcome_for(member))["you"]["guest"] is False
     assert snapshot.public_json()["clients"][0]["guest"] is False
     events = BoardEvents()
     events.join(member.arrival())

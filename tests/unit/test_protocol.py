@@ -315,3 +315,86 @@ def test_a_frame_with_a_lone_surrogate_outside_json_is_measured_not_crashed_on()
     with pytest.raises(ProtocolError) as caught:
         parse_client_frame('{"type":"ping","seq":1}\ud800', PING_ENDPOINT, 1024)
     assert caught.value.code == "bad_json"
+
+
+# ---------------------------------------------------------------- board frames from encoded parts
+
+from shared.protocol import (  # noqa: E402 - grouped with the tests that use them
+    ROW_COLUMNS,
+    BoardRow,
+    decode_row,
+    delays_frame,
+    encode,
+    encode_figures,
+    encode_row,
+    rows_json,
+    welcome_frame,
+)
+
+ROWS = [
+    {
+        "id": "k3Jd9aQx",
+        "name": 'Ada "the" <b>😀</b>',
+        "guest": True,
+        "delay_ms": 12.3,
+        "median_ms": 11.0,
+        "jitter_ms": None,
+        "claimed_ms": 0.1,
+        "suspect": True,
+        "connected_at": 1733140000000,
+    },
+    {
+        "id": "b7",
+        "name": "alice",
+        "guest": False,
+        "delay_ms": None,
+        "median_ms": None,
+        "jitter_ms": None,
+        "claimed_ms": None,
+        "suspect": False,
+        "connected_at": 1733140000001,
+    },
+]
+SUMMARY = {"count": 1, "min_ms": 12.3, "median_ms": 12.3, "p95_ms": 12.3, "max_ms": 12.3}
+HISTOGRAM = {"edges_ms": [0, 1, 2, 5], "counts": [0, 0, 0, 1]}
+COLUMNS = list(ROW_COLUMNS)
+
+
+def compact(rows: list[dict]) -> list[list]:
+    return [[row[column] for column in COLUMNS] for row in rows]
+
+
+@pytest.mark.parametrize("rows", [ROWS, ROWS[:1], []], ids=["two", "one", "none"])
+def test_a_delays_frame_from_encoded_parts_is_the_encoding_of_the_whole_frame(rows):
+    """Assembled by concatenating encoded rows and figures, byte for byte what encoding the
+    equivalent object gives: valid JSON, whatever the names hold."""
+    frame = delays_frame(rows_json(encode_row(row) for row in rows), 7, encode_figures(SUMMARY, HISTOGRAM))
+    whole = {
+        "type": "delays",
+        "columns": COLUMNS,
+        "clients": compact(rows),
+        "total": 7,
+        "summary": SUMMARY,
+        "histogram": HISTOGRAM,
+    }
+    assert frame == encode(whole)
+    assert json.loads(frame) == whole
+
+
+@pytest.mark.parametrize("rows", [ROWS, []], ids=["two", "none"])
+def test_a_welcome_from_encoded_rows_is_the_encoding_of_the_whole_frame(rows):
+    """The arrival's connected_at is not part of `you`."""
+    you = {"id": "k3Jd9aQx", "name": "Ada", "guest": True, "connected_at": 1733140000000}
+    frame = welcome_frame(you, rows_json(encode_row(row) for row in rows), 2)
+    you_shown = {"id": "k3Jd9aQx", "name": "Ada", "guest": True}
+    whole = {"type": "welcome", "you": you_shown, "columns": COLUMNS, "clients": compact(rows), "total": 2}
+    assert frame == encode(whole)
+    assert json.loads(frame) == whole
+
+
+def test_a_row_decodes_by_the_frames_columns_to_the_row_it_was():
+    """Every column of BoardRow is on the wire, in ROW_COLUMNS order; decoding by a frame's
+    "columns" gives the row back, values and types alike."""
+    assert set(ROW_COLUMNS) == set(BoardRow.__annotations__)
+    frame = json.loads(delays_frame(rows_json(encode_row(row) for row in ROWS), 2, encode_figures(SUMMARY, HISTOGRAM)))
+    assert [decode_row(values, frame["columns"]) for values in frame["clients"]] == ROWS

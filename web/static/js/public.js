@@ -4,6 +4,7 @@
 // was served with, so the board shows before the socket opens.
 
 import uPlot from '../vendor/uplot/uPlot.esm.min.js';
+import { withRowObjects } from './boardrows.js';
 import { countAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
@@ -100,7 +101,7 @@ const handlers = {
 };
 
 function onMessage(message, receivedAt) {
-  handlers[message.type]?.(message, receivedAt);
+  handlers[message.type]?.(withRowObjects(message), receivedAt);
   scheduleRender();
 }
 
