@@ -7,11 +7,8 @@ import uPlot from '../vendor/uplot/uPlot.esm.min.js';
 import { countAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
+import { byId, config, formatMs, logRefusal, openSocket, themeColor } from './page.js';
 import { Pinger, followVisibility } from './pinger.js';
-import { LiveSocket, renderState } from './socket.js';
-
-const config = JSON.parse(document.getElementById('page-config').textContent);
-const byId = (id) => document.getElementById(id);
 
 const ACTIVITY_LINES = 12;
 const CHART_HEIGHT = 220;
@@ -95,19 +92,21 @@ const handlers = {
   },
   error(message) {
     if (message.code === 'bad_message' && renameError) showRenameError(message.detail);
-    else console.warn(`server refused a frame: ${message.code}: ${message.detail}`);
+    else logRefusal(message);
   },
 };
 
-function onMessage(message, receivedAt) {
-  handlers[message.type]?.(message, receivedAt);
-  scheduleRender();
-}
-
-function onStateChange(state) {
-  renderState(byId('conn-state'), state);
-  pinger.onStateChange(state);
-  noteConnection(state);
+function listen(socket) {
+  for (const [type, handler] of Object.entries(handlers)) {
+    socket.on(type, (message, receivedAt) => {
+      handler(message, receivedAt);
+      scheduleRender();
+    });
+  }
+  socket.on('statechange', (state) => {
+    pinger.onStateChange(state);
+    noteConnection(state);
+  });
 }
 
 // Every counted delay is reported at once, on the pong it answers (seq and token): the server
@@ -241,10 +240,6 @@ function claimCell(row) {
   return td;
 }
 
-function formatMs(value) {
-  return value === null || value === undefined ? '—' : value.toFixed(1);
-}
-
 // `parts`: strings and nodes (names come as <bdi> elements, so none can reorder the line).
 function logActivity(...parts) {
   const item = document.createElement('li');
@@ -259,10 +254,6 @@ function logActivity(...parts) {
 // ---------------------------------------------------------------- distribution chart (uPlot)
 
 let chart;
-
-function themeColor(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
 
 function createChart() {
   const el = byId('chart-distribution');
@@ -305,6 +296,7 @@ if (config.board) takeSnapshot(config.board);
 createChart();
 setUpRename();
 render();
-const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
+const socket = openSocket({ guestAllowed: true });
+listen(socket);
 const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: config.lost_after_ms, onResult: reportDelay });
 followVisibility(pinger);
