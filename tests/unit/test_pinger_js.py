@@ -147,3 +147,45 @@ def test_a_hidden_page_sends_no_pings_discards_the_one_in_flight_and_pings_at_on
     assert statuses(out) == [("warmup", 1), ("discarded", None), ("ok", 3)]
     assert out["whileHidden"] == 0
     assert out["afterShown"] == 1  # the discarded ping was sent before `before`: one new
+
+
+def test_the_next_ping_waits_for_the_answer_and_the_interval_and_none_goes_while_paused_or_closed():
+    """One ping in flight at a time; the next goes `intervalMs` after the previous send (here
+    100 ms on the test's clock); none while paused or while the socket is not open."""
+    out = run_pinger(
+        """
+        const every100 = new pinger_.Pinger(socket, {
+          intervalMs: 100, lostAfterMs: 5000, now: () => clock, onResult: (r) => results.push({ ...r, pong: null }),
+        });
+        const counts = {};
+        socket.isOpen = true; every100.onStateChange({ name: 'open' }); await sleep(10);
+        counts.atOpen = sent.length;
+        clock = 40; every100.onPong({ type: 'pong', seq: 1 }, 40);  // sent at 0: the next is due at 100
+        await sleep(10);
+        counts.beforeDue = sent.length;
+        await sleep(80);
+        counts.due = sent.length;
+        clock = 180; every100.setInterval(100); await sleep(10);  // the next is due, but this one is unanswered
+        counts.unanswered = sent.length;
+        every100.setPaused(true);
+        every100.onPong({ type: 'pong', seq: 2 }, 182);
+        clock = 1000; every100.setInterval(100); await sleep(10);
+        counts.paused = sent.length;
+        every100.setPaused(false); await sleep(10);
+        counts.resumed = sent.length;
+        socket.isOpen = false; every100.onStateChange({ name: 'reconnecting' });
+        clock = 2000; every100.setInterval(100); await sleep(10);
+        counts.closed = sent.length;
+        console.log(JSON.stringify({ results, counts }));
+        """
+    )
+    assert out["counts"] == {
+        "atOpen": 1,
+        "beforeDue": 1,
+        "due": 2,
+        "unanswered": 2,
+        "paused": 2,
+        "resumed": 3,
+        "closed": 3,
+    }
+    assert [r["status"] for r in out["results"]] == ["warmup", "ok", "lost"]
