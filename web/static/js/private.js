@@ -90,12 +90,8 @@ function startPinging() {
     lostAfterMs: config.lost_after_ms,
     onResult: recordPing,
   });
-  socket.on('pong', (message, receivedAt) => pinger.onPong(message, receivedAt));
   socket.on('error', logRefusal);
-  socket.on('statechange', (state) => {
-    pinger.onStateChange(state);
-    noteConnection(state);
-  });
+  socket.on('statechange', noteConnection);
   followVisibility(pinger);
 }
 

@@ -87,9 +87,6 @@ const handlers = {
     if (row) Object.assign(row, { name: message.name, guest: message.guest });
     if (message.id === board.you?.id) showMyName(message.name);
   },
-  pong(message, receivedAt) {
-    pinger.onPong(message, receivedAt);
-  },
   error(message) {
     if (message.code === 'bad_message' && renameError) showRenameError(message.detail);
     else logRefusal(message);
@@ -98,15 +95,12 @@ const handlers = {
 
 function listen(socket) {
   for (const [type, handler] of Object.entries(handlers)) {
-    socket.on(type, (message, receivedAt) => {
-      handler(message, receivedAt);
+    socket.on(type, (message) => {
+      handler(message);
       scheduleRender();
     });
   }
-  socket.on('statechange', (state) => {
-    pinger.onStateChange(state);
-    noteConnection(state);
-  });
+  socket.on('statechange', noteConnection);
 }
 
 // Every counted delay is reported at once, on the pong it answers (seq and token): the server
