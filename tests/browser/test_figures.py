@@ -193,7 +193,8 @@ def test_the_board_shows_the_servers_timing_and_flags_a_far_off_claim(visitors, 
     with ThreadPoolExecutor(1) as thread:
         faker = thread.submit(lambda: asyncio.run(far_client_claiming(stack.ws_url, 0.01, stop)))
         try:
-            row = page.locator("#board-rows tr", has=page.locator("td.claim--suspect"))
+            # The far client's row; under load the page's own first reports can be far off too.
+            row = page.locator("#board-rows tr:not(.row--you)", has=page.locator("td.claim--suspect"))
             expect(row).to_have_count(1, timeout=10_000)
             expect(row.locator("td").nth(1)).to_have_text(re.compile(r"^\d+\.\d$"))
             assert float(row.locator("td").nth(1).inner_text()) >= 40

@@ -37,13 +37,20 @@ def test_pages_name_hashed_static_files(stack):
 
 
 def test_modules_import_hashed_names(stack):
-    """private.js's imports (uPlot and its own modules) are rewritten to hashed names too."""
+    """private.js's imports (uPlot and its own modules) are rewritten to hashed names too, and
+    so are the imports of those modules (page.js imports socket.js)."""
     html = get(stack.url + "/private/")[2].decode()
     module = next(url for url in static_urls(html) if "/js/private." in url)
     source = get(stack.url + module)[2].decode()
     imports = re.findall(r'from\s*"([^"]+)"', source)
     assert any("uPlot.esm.min." in name for name in imports), imports
     assert all(re.search(HASHED, name) for name in imports), imports
+    page = next(name for name in imports if name.startswith("./page."))
+    status, _, page_source = get(stack.url + "/static/js/" + page.removeprefix("./"))
+    assert status == 200
+    nested = re.findall(r'from\s*"([^"]+)"', page_source.decode())
+    assert any(name.startswith("./socket.") for name in nested), nested
+    assert all(re.search(HASHED, name) for name in nested), nested
 
 
 def uplot_url(stack) -> str:

@@ -10,7 +10,8 @@ import pytest
 
 PINGER_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "pinger.js").as_uri()
 
-# A harness: a socket that records what is sent, a clock the test sets, real timers. The
+# A harness: a socket that records what is sent and passes on what the test feeds it (state
+# changes, pongs) the way LiveSocket does (socket.on), a clock the test sets, real timers. The
 # interval is huge on the fake clock, so a ping goes only when the test says: at open() (at
 # once, as on every connect) or at sendAt(t).
 HARNESS = """
@@ -18,13 +19,22 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let clock = 0;
 const sent = [];
 const results = [];
-const socket = { isOpen: true, send(frame) { if (!this.isOpen) return false; sent.push(frame); return true; } };
+function fakeSocket() {
+  const handlers = {};
+  return {
+    isOpen: true,
+    on(type, handler) { (handlers[type] ??= []).push(handler); },
+    emit(type, ...args) { for (const handler of handlers[type] ?? []) handler(...args); },
+    send(frame) { if (!this.isOpen) return false; sent.push(frame); return true; },
+  };
+}
+const socket = fakeSocket();
 const pinger = new pinger_.Pinger(socket, {
   intervalMs: 1e9, lostAfterMs: 5000, now: () => clock, onResult: (r) => results.push({ ...r, pong: undefined }),
 });
-async function open() { socket.isOpen = true; pinger.onStateChange({ name: 'open' }); await sleep(10); }
+async function open() { socket.isOpen = true; socket.emit('statechange', { name: 'open' }); await sleep(10); }
 async function sendAt(t) { clock = t; pinger.setInterval(0); await sleep(10); pinger.setInterval(1e9); }
-async function answer(at) { pinger.onPong({ type: 'pong', seq: sent.at(-1).seq }, at); await sleep(10); }
+async function answer(at) { socket.emit('pong', { type: 'pong', seq: sent.at(-1).seq }, at); await sleep(10); }
 """
 
 
@@ -51,7 +61,7 @@ def test_the_first_answer_after_each_connect_is_a_warm_up_and_later_ones_are_sam
         await open();
         await answer(12);
         await sendAt(20); await answer(21.5);
-        socket.isOpen = false; pinger.onStateChange({ name: 'reconnecting' });
+        socket.isOpen = false; socket.emit('statechange', { name: 'reconnecting' });
         clock = 30; await open();
         await answer(43);
         await sendAt(50); await answer(51);
@@ -73,8 +83,8 @@ def test_a_pong_handled_after_the_lost_limit_is_lost_once_never_a_sample():
         await sendAt(100);
         const seq = sent.at(-1).seq;
         clock = 7100;
-        pinger.onPong({ type: 'pong', seq }, 7100);
-        pinger.onPong({ type: 'pong', seq }, 7101);
+        socket.emit('pong', { type: 'pong', seq }, 7100);
+        socket.emit('pong', { type: 'pong', seq }, 7101);
         await sleep(15);
         pinger.setPaused(true);
         console.log(JSON.stringify({ results }));
@@ -87,14 +97,15 @@ def test_a_ping_with_no_pong_is_lost_when_its_timer_fires_or_its_socket_drops():
     """Lost after lostAfterMs without a pong (here 30 ms), and at once when the socket drops."""
     out = run_pinger(
         """
-        const quick = new pinger_.Pinger(socket, {
+        const own = fakeSocket();
+        const quick = new pinger_.Pinger(own, {
           intervalMs: 1e9, lostAfterMs: 30, now: () => clock, onResult: (r) => results.push(r),
         });
-        socket.isOpen = true; quick.onStateChange({ name: 'open' });
+        own.emit('statechange', { name: 'open' });
         await sleep(60);
         const byTimer = results.length;
         quick.setInterval(0); await sleep(5); quick.setInterval(1e9);
-        socket.isOpen = false; quick.onStateChange({ name: 'reconnecting' });
+        own.isOpen = false; own.emit('statechange', { name: 'reconnecting' });
         const byDrop = results.length - byTimer;
         console.log(JSON.stringify({ results: results.map((r) => ({ ...r, pong: undefined })), byTimer, byDrop }));
         """
@@ -134,7 +145,7 @@ def test_a_hidden_page_sends_no_pings_discards_the_one_in_flight_and_pings_at_on
         pinger.setHidden(true);
         await sleep(60);
         const whileHidden = sent.length - before;
-        pinger.onPong({ type: 'pong', seq: sent.at(-1).seq }, 25);  // its late answer: ignored
+        socket.emit('pong', { type: 'pong', seq: sent.at(-1).seq }, 25);  // its late answer: ignored
         clock = 5000;
         pinger.setHidden(false);
         await sleep(5);
@@ -147,3 +158,46 @@ def test_a_hidden_page_sends_no_pings_discards_the_one_in_flight_and_pings_at_on
     assert statuses(out) == [("warmup", 1), ("discarded", None), ("ok", 3)]
     assert out["whileHidden"] == 0
     assert out["afterShown"] == 1  # the discarded ping was sent before `before`: one new
+
+
+def test_the_next_ping_waits_for_the_answer_and_the_interval_and_none_goes_while_paused_or_closed():
+    """One ping in flight at a time; the next goes `intervalMs` after the previous send (here
+    100 ms on the test's clock); none while paused or while the socket is not open."""
+    out = run_pinger(
+        """
+        const own = fakeSocket();
+        const every100 = new pinger_.Pinger(own, {
+          intervalMs: 100, lostAfterMs: 5000, now: () => clock, onResult: (r) => results.push({ ...r, pong: null }),
+        });
+        const counts = {};
+        own.emit('statechange', { name: 'open' }); await sleep(10);
+        counts.atOpen = sent.length;
+        clock = 40; own.emit('pong', { type: 'pong', seq: 1 }, 40);  // sent at 0: the next is due at 100
+        await sleep(10);
+        counts.beforeDue = sent.length;
+        await sleep(80);
+        counts.due = sent.length;
+        clock = 180; every100.setInterval(100); await sleep(10);  // the next is due, but this one is unanswered
+        counts.unanswered = sent.length;
+        every100.setPaused(true);
+        own.emit('pong', { type: 'pong', seq: 2 }, 182);
+        clock = 1000; every100.setInterval(100); await sleep(10);
+        counts.paused = sent.length;
+        every100.setPaused(false); await sleep(10);
+        counts.resumed = sent.length;
+        own.isOpen = false; own.emit('statechange', { name: 'reconnecting' });
+        clock = 2000; every100.setInterval(100); await sleep(10);
+        counts.closed = sent.length;
+        console.log(JSON.stringify({ results, counts }));
+        """
+    )
+    assert out["counts"] == {
+        "atOpen": 1,
+        "beforeDue": 1,
+        "due": 2,
+        "unanswered": 2,
+        "paused": 2,
+        "resumed": 3,
+        "closed": 3,
+    }
+    assert [r["status"] for r in out["results"]] == ["warmup", "ok", "lost"]

@@ -18,6 +18,7 @@ from shared.identity import SESSION_NAME_KEY, display_name, is_account_name, is_
 from shared.models import ROOM_NAME_VALIDATOR, ROOM_RULE
 from shared.protocol import CHAT_TEXT_MAX_CHARS, NAME_MAX_CHARS, ProtocolError, clean_name, is_valid_room
 from shared.redis import redis_client
+from web.views.pageconfig import page_config
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +134,14 @@ def room_name(request: HttpRequest, room: str) -> HttpResponse:
 
 
 def render_room(request: HttpRequest, room: str, name_form: GuestNameForm, status: int = 200) -> HttpResponse:
-    config = {
-        "ws_path": f"/ws/chat/{room}/",
-        "room": room,
-        "you": display_name(request.user, request.session),
-        "guest": not request.user.is_authenticated,
-        "messages": recent_messages(room),
-        "max_chars": CHAT_TEXT_MAX_CHARS,
-    }
+    config = page_config(
+        f"/ws/chat/{room}/",
+        room=room,
+        you=display_name(request.user, request.session),
+        guest=not request.user.is_authenticated,
+        messages=recent_messages(room),
+        max_chars=CHAT_TEXT_MAX_CHARS,
+    )
     if not name_form.is_bound:
         name_form = GuestNameForm(initial={"name": config["you"]})
     context = {"room": room, "config": config, "name_form": name_form}

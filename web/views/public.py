@@ -12,6 +12,7 @@ from shared.identity import display_name
 from shared.protocol import DELAY_MAX_MS, NAME_MAX_CHARS
 from shared.redis import REDIS_DOWN, redis_client
 from shared.roundtrip import LOST_AFTER_MS
+from web.views.pageconfig import page_config
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +30,18 @@ def current_board() -> Snapshot | None:
 def public(request: HttpRequest) -> HttpResponse:
     board = current_board()
     snapshot = board.public_json() if board else None
-    config = {
-        "ws_path": "/ws/public/",
-        "board": snapshot,
-        "max_rows": MAX_ROWS,
-        "report_interval_ms": 1000,
-        "lost_after_ms": LOST_AFTER_MS,
-        "name": display_name(request.user, request.session),
-        "signed_in": request.user.is_authenticated,
+    config = page_config(
+        "/ws/public/",
+        board=snapshot,
+        max_rows=MAX_ROWS,
+        report_interval_ms=1000,
+        lost_after_ms=LOST_AFTER_MS,
+        name=display_name(request.user, request.session),
+        signed_in=request.user.is_authenticated,
         # The server's limits, for the page's own checks (never retyped in JS).
-        "name_max_chars": NAME_MAX_CHARS,
-        "delay_max_ms": DELAY_MAX_MS,
-    }
+        name_max_chars=NAME_MAX_CHARS,
+        delay_max_ms=DELAY_MAX_MS,
+    )
     rows = snapshot["clients"] if snapshot else []
     return render(request, "web/public.html", {"board": board, "rows": rows, "config": config})
 

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from shared.presence import read_statuses, registered_usernames
 from shared.protocol import UserStatus
 from shared.redis import REDIS_DOWN, redis_client
+from web.views.pageconfig import page_config
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def current_statuses(usernames: list[str]) -> list[UserStatus] | None:
 def users(request: HttpRequest) -> HttpResponse:
     usernames = registered_usernames()
     statuses = current_statuses(usernames)
-    config = {"ws_path": "/ws/presence/", "users": statuses}
+    config = page_config("/ws/presence/", users=statuses)
     per_user = statuses if statuses is not None else [None] * len(usernames)
     context = {
         "rows": [_row(name, status) for name, status in zip(usernames, per_user, strict=True)],

@@ -4,10 +4,8 @@
 // it was sent. Every name and text goes in through textContent: it is shown, never run.
 
 import { codePoints, guestTag } from './names.js';
-import { LiveSocket, renderState } from './socket.js';
+import { byId, config, openSocket } from './page.js';
 
-const config = JSON.parse(document.getElementById('page-config').textContent);
-const byId = (id) => document.getElementById(id);
 const list = byId('messages');
 const input = byId('composer-text');
 const sendButton = byId('composer-send');
@@ -138,24 +136,22 @@ function refusalText(error) {
 
 // ---------------------------------------------------------------- the socket
 
-function onMessage(frame) {
-  if (frame.type === 'history') {
-    frame.messages.forEach(show);
-  } else if (frame.type === 'message') {
+function listen(socket) {
+  socket.on('history', (frame) => frame.messages.forEach(show));
+  socket.on('message', (frame) => {
     if (frame.message.text === unconfirmed) unconfirmed = null;
     show(frame.message);
-  } else if (frame.type === 'error') {
+  });
+  socket.on('error', (frame) => {
     // A refused message is not lost: it goes back in the box (unless something new is there).
     if (unconfirmed !== null && input.value.trim() === '') input.value = unconfirmed;
     unconfirmed = null;
     showNotice(refusalText(frame));
-  }
-}
-
-function onStateChange(state) {
-  renderState(byId('conn-state'), state);
-  sendButton.disabled = state.name !== 'open';
-  if (state.name !== 'open' && state.name !== 'connecting') restoreUnconfirmed();
+  });
+  socket.on('statechange', (state) => {
+    sendButton.disabled = state.name !== 'open';
+    if (state.name !== 'open' && state.name !== 'connecting') restoreUnconfirmed();
+  });
 }
 
 byId('composer').addEventListener('submit', (event) => {
@@ -172,4 +168,5 @@ input.addEventListener('keydown', (event) => {
 
 config.messages.forEach(show);
 scrollToBottom();
-const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange });
+const socket = openSocket();
+listen(socket);

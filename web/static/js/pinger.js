@@ -1,5 +1,6 @@
-// Measures round trips over a LiveSocket: one ping in flight at a time, so a slow answer never
-// queues more pings behind it and every delay measures the path rather than our own backlog.
+// Measures round trips over a LiveSocket (socket.js): one ping in flight at a time, so a slow
+// answer never queues more pings behind it and every delay measures the path rather than our own
+// backlog. The pinger listens to the socket's state changes and pongs itself.
 //
 // Every ping ends in exactly one result, {seq, sentAtMs, delayMs, status, pong}:
 //   'ok'        a sample: counted in the statistics (and reported to the board);
@@ -42,6 +43,8 @@ export class Pinger {
     this.#lostAfterMs = lostAfterMs;
     this.#onResult = onResult;
     this.#now = now;
+    socket.on('statechange', (state) => this.#onStateChange(state));
+    socket.on('pong', (pong, receivedAt) => this.#onPong(pong, receivedAt));
   }
 
   get paused() {
@@ -71,8 +74,8 @@ export class Pinger {
     this.#schedule();
   }
 
-  // Feed every state change of the socket: pinging starts at once on each (re)connect.
-  onStateChange(state) {
+  // On every state change of the socket: pinging starts at once on each (re)connect.
+  #onStateChange(state) {
     if (state.name === 'open') {
       this.#lastSendAt = null;
       this.#warm = false;
@@ -84,9 +87,9 @@ export class Pinger {
     if (this.#inFlight !== null) this.#resolve('lost', null);
   }
 
-  // Feed every pong, with the time its handler started; one for any other seq answers a ping
+  // On every pong, with the time its handler started; one for any other seq answers a ping
   // already resolved (lost or discarded), and is ignored.
-  onPong(message, receivedAt) {
+  #onPong(message, receivedAt) {
     const ping = this.#inFlight;
     if (ping === null || message.seq !== ping.seq) return;
     ping.pong = message;

@@ -4,13 +4,10 @@
 import uPlot from '../vendor/uplot/uPlot.esm.min.js';
 import { countAxis, timeAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
+import { byId, config, formatMs, logRefusal, openSocket, themeColor } from './page.js';
 import { Pinger, followVisibility } from './pinger.js';
 import { setUpShare } from './share.js';
-import { LiveSocket, renderState } from './socket.js';
 import { SortedSamples, percentile, samplesNeeded } from './stats.js';
-
-const config = JSON.parse(document.getElementById('page-config').textContent);
-const byId = (id) => document.getElementById(id);
 
 const CHART_WINDOW_S = 300; // the delay chart shows the last five minutes
 const HISTOGRAM_TARGET_BINS = 30;
@@ -84,21 +81,18 @@ function outageMs(outage, now = epochNow()) {
 
 // ---------------------------------------------------------------- pinging
 
-let socket; // opened at the bottom, once the controls and charts exist
-let pinger;
+let pinger; // started at the bottom, once the controls and charts exist
 
-function onMessage(message, receivedAt) {
-  if (message.type === 'pong') {
-    pinger.onPong(message, receivedAt);
-  } else if (message.type === 'error') {
-    console.warn(`server refused a frame: ${message.code}: ${message.detail}`);
-  }
-}
-
-function onStateChange(state) {
-  renderState(byId('conn-state'), state);
-  pinger.onStateChange(state);
-  noteConnection(state);
+function startPinging() {
+  const socket = openSocket({ guestAllowed: true });
+  pinger = new Pinger(socket, {
+    intervalMs: config.default_interval_ms,
+    lostAfterMs: config.lost_after_ms,
+    onResult: recordPing,
+  });
+  socket.on('error', logRefusal);
+  socket.on('statechange', noteConnection);
+  followVisibility(pinger);
 }
 
 // ---------------------------------------------------------------- controls
@@ -240,10 +234,6 @@ function showMs(id, value) {
   byId(id).textContent = formatMs(value);
 }
 
-function formatMs(value) {
-  return value === null || value === undefined ? '—' : value.toFixed(1);
-}
-
 function withUnit(value) {
   return value === null || value === undefined ? '—' : `${value.toFixed(1)} ms`;
 }
@@ -253,10 +243,6 @@ function withUnit(value) {
 let delayChart;
 let histogramChart;
 let binWidth = 1;
-
-function themeColor(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
 
 function axis(label) {
   const grid = { stroke: themeColor('--grid'), width: 1 };
@@ -350,10 +336,4 @@ function niceWidth(raw) {
 setUpControls();
 createCharts();
 renderFigures();
-socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
-pinger = new Pinger(socket, {
-  intervalMs: config.default_interval_ms,
-  lostAfterMs: config.lost_after_ms,
-  onResult: recordPing,
-});
-followVisibility(pinger);
+startPinging();

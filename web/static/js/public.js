@@ -8,11 +8,8 @@ import { withRowObjects } from './boardrows.js';
 import { countAxis } from './chartaxes.js';
 import { oncePerFrame } from './frames.js';
 import { lengthProblem, nameElement, nameWithTag } from './names.js';
+import { byId, config, formatMs, logRefusal, openSocket, themeColor } from './page.js';
 import { Pinger, followVisibility } from './pinger.js';
-import { LiveSocket, renderState } from './socket.js';
-
-const config = JSON.parse(document.getElementById('page-config').textContent);
-const byId = (id) => document.getElementById(id);
 
 const ACTIVITY_LINES = 12;
 const CHART_HEIGHT = 220;
@@ -91,24 +88,20 @@ const handlers = {
     if (row) Object.assign(row, { name: message.name, guest: message.guest });
     if (message.id === board.you?.id) showMyName(message.name);
   },
-  pong(message, receivedAt) {
-    pinger.onPong(message, receivedAt);
-  },
   error(message) {
     if (message.code === 'bad_message' && renameError) showRenameError(message.detail);
-    else console.warn(`server refused a frame: ${message.code}: ${message.detail}`);
+    else logRefusal(message);
   },
 };
 
-function onMessage(message, receivedAt) {
-  handlers[message.type]?.(withRowObjects(message), receivedAt);
-  scheduleRender();
-}
-
-function onStateChange(state) {
-  renderState(byId('conn-state'), state);
-  pinger.onStateChange(state);
-  noteConnection(state);
+function listen(socket) {
+  for (const [type, handler] of Object.entries(handlers)) {
+    socket.on(type, (message) => {
+      handler(withRowObjects(message));
+      scheduleRender();
+    });
+  }
+  socket.on('statechange', noteConnection);
 }
 
 // Every counted delay is reported at once, on the pong it answers (seq and token): the server
@@ -242,10 +235,6 @@ function claimCell(row) {
   return td;
 }
 
-function formatMs(value) {
-  return value === null || value === undefined ? '—' : value.toFixed(1);
-}
-
 // `parts`: strings and nodes (names come as <bdi> elements, so none can reorder the line).
 function logActivity(...parts) {
   const item = document.createElement('li');
@@ -260,10 +249,6 @@ function logActivity(...parts) {
 // ---------------------------------------------------------------- distribution chart (uPlot)
 
 let chart;
-
-function themeColor(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
 
 function createChart() {
   const el = byId('chart-distribution');
@@ -306,6 +291,7 @@ if (config.board) takeSnapshot(config.board);
 createChart();
 setUpRename();
 render();
-const socket = new LiveSocket(config.ws_path, { onMessage, onStateChange, guestAllowed: true });
+const socket = openSocket({ guestAllowed: true });
+listen(socket);
 const pinger = new Pinger(socket, { intervalMs: config.report_interval_ms, lostAfterMs: config.lost_after_ms, onResult: reportDelay });
 followVisibility(pinger);

@@ -1,30 +1,28 @@
-// The one WebSocket module every page uses: JSON frames in and out, a visible connection state,
-// and reconnection with capped exponential backoff and full jitter, so that a thousand tabs
-// dropped by one restart do not all come back in the same instant. A worker that is restarting
-// on purpose says so with 1012 (docs/protocol.md): the page then reconnects at once, with up to
-// RESTART_JITTER_MS of jitter, and lands on another worker.
+// The one WebSocket module every page uses: JSON frames in and out, a connection state, and
+// reconnection with capped exponential backoff and full jitter, so that a thousand tabs dropped
+// by one restart do not all come back in the same instant. No DOM: page.js shows the state.
 //
 // The cap is short: a person is waiting. 2 s spreads a thousand tabs over 2 s (500 handshakes a
 // second for nginx and two Daphne workers), and a page is back at most 2 s after the server is.
 // A wait is cut short when the tab becomes visible again, when the browser says the network is
-// back (`online`), and by the "Reconnect now" button renderState shows.
+// back (`online`), and by RECONNECT_NOW_EVENT (page.js's "Reconnect now" button).
+//
+// The close codes come from the server (shared/protocol.py, through the page config), as
+// {service_restart, sign_in_required, unknown_room}:
+//   service_restart   a worker restarting on purpose: reconnect at once, with up to
+//                     RESTART_JITTER_MS of jitter, to land on another worker;
+//   sign_in_required  the session that signed the socket in has ended: stop, or on an endpoint
+//                     that serves guests too (`guestAllowed`), go on as a guest at once;
+//   unknown_room      stop: retrying cannot help.
+// Any other close (4008 rate limited and 4009 too slow among them) backs off and retries: the
+// next connection may keep up.
 
 export const RETRY_BASE_MS = 250;
 export const RETRY_CAP_MS = 2_000;
-// Fired on window by the "Reconnect now" button: every LiveSocket of the page that is waiting
-// to reconnect tries at once.
+export const RESTART_JITTER_MS = 1_000;
+// Fired on window: every LiveSocket of the page that is waiting to reconnect tries at once.
 export const RECONNECT_NOW_EVENT = 'livesocket:reconnect-now';
 const STABLE_AFTER_MS = 5_000;
-export const SERVICE_RESTART = 1012;
-export const RESTART_JITTER_MS = 1_000;
-
-// Close codes after which retrying cannot help (docs/protocol.md); 4008 (rate limited) and
-// 4009 (too slow to read) are not here: after backing off, the next connection may keep up.
-const SESSION_ENDED = 4401;
-const PERMANENT_CLOSES = new Map([
-  [SESSION_ENDED, 'Sign in to connect'],
-  [4404, 'Unknown room'],
-]);
 
 // ws: or wss: to this page's own host, so the same code works behind TLS and on localhost.
 export function socketUrl(path, loc = globalThis.location) {
@@ -32,43 +30,39 @@ export function socketUrl(path, loc = globalThis.location) {
   return `${scheme}//${loc.host}${path}`;
 }
 
-// Full jitter: anywhere from 0 to the capped exponential step.
-export function retryDelayMs(attempt, random = Math.random) {
+// How long to wait (ms) before reconnecting after a close with `code`, the `attempt`-th close
+// in a row (from 0); null: do not reconnect. `codes` and `guestAllowed` as LiveSocket takes them.
+export function reconnectDelayMs(attempt, code, { codes, guestAllowed = false }, random = Math.random) {
+  if (code === codes.sign_in_required) return guestAllowed ? 0 : null;
+  if (code === codes.unknown_room) return null;
+  if (code === codes.service_restart) return random() * RESTART_JITTER_MS;
+  // Full jitter: anywhere from 0 to the capped exponential step.
   return random() * Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
-}
-
-// How long to wait before reconnecting after a close with `code`, the `attempt`-th in a row.
-export function reconnectDelayMs(code, attempt, random = Math.random) {
-  if (code === SERVICE_RESTART) return random() * RESTART_JITTER_MS;
-  return retryDelayMs(attempt, random);
 }
 
 // States: {name: 'connecting'} | {name: 'open'}
 //   | {name: 'reconnecting', retryAt: <performance.now() ms>, code}
-//   | {name: 'closed', detail?: <why, when the server ended it for good>}
-// Events: 'statechange' and 'message' (CustomEvent, detail = state / {message, receivedAt}).
-export class LiveSocket extends EventTarget {
+//   | {name: 'closed', code?: <the server's, when it ended the socket for good>}
+// Listening, the one way: socket.on(type, handler), where type is a frame type from the
+// server (handler(frame, receivedAt), receivedAt in performance.now() ms) or 'statechange'
+// (handler(state)); no server frame has that type.
+export class LiveSocket {
   #url;
+  #policy;
+  #handlers = new Map(); // type -> [handler]
   #ws = null;
   #attempt = 0;
   #retryTimer = null;
   #stableTimer = null;
   #stopped = false;
-  #onMessage;
-  #onStateChange;
-  #guestAllowed;
   state = { name: 'connecting' };
 
-  // Connects on the next microtask, so the caller's `const socket = new LiveSocket(...)` is
-  // assigned before its callbacks can run.
-  // guestAllowed: the endpoint serves guests too, so a 4401 (the session that signed this
-  // socket in has ended) means "go on as a guest": reconnect at once instead of stopping.
-  constructor(path, { onMessage = () => {}, onStateChange = () => {}, guestAllowed = false } = {}) {
-    super();
+  // Connects on the next microtask, so the caller can add its handlers first.
+  // codes: {service_restart, sign_in_required, unknown_room}, the server's close codes.
+  // guestAllowed: the endpoint serves guests too (see sign_in_required above).
+  constructor(path, { codes, guestAllowed = false }) {
     this.#url = socketUrl(path);
-    this.#onMessage = onMessage;
-    this.#onStateChange = onStateChange;
-    this.#guestAllowed = guestAllowed;
+    this.#policy = { codes, guestAllowed };
     queueMicrotask(() => this.#connect());
     const now = () => this.reconnectNow();
     globalThis.addEventListener?.('online', now);
@@ -76,6 +70,11 @@ export class LiveSocket extends EventTarget {
     globalThis.document?.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') now();
     });
+  }
+
+  on(type, handler) {
+    if (!this.#handlers.has(type)) this.#handlers.set(type, []);
+    this.#handlers.get(type).push(handler);
   }
 
   // While waiting to reconnect: try now instead (the back-off step is kept, so a server still
@@ -106,6 +105,10 @@ export class LiveSocket extends EventTarget {
     this.#setState({ name: 'closed' });
   }
 
+  #emit(type, ...args) {
+    for (const handler of this.#handlers.get(type) ?? []) handler(...args);
+  }
+
   #connect() {
     if (this.#stopped) return;
     this.#setState({ name: 'connecting' });
@@ -131,84 +134,28 @@ export class LiveSocket extends EventTarget {
       console.warn('LiveSocket: ignoring a frame that is not JSON', event.data);
       return;
     }
-    this.#onMessage(message, receivedAt);
-    this.dispatchEvent(new CustomEvent('message', { detail: { message, receivedAt } }));
+    this.#emit(message.type, message, receivedAt);
   }
 
-  #closed(ws, event) {
+  #closed(ws, { code }) {
     if (ws !== this.#ws || this.#stopped) return;
     clearTimeout(this.#stableTimer);
     this.#ws = null;
-    if (event.code === SESSION_ENDED && this.#guestAllowed) {
-      this.#attempt = 0;
-      this.#retryTimer = setTimeout(() => this.#connect(), 0);
-      this.#setState({ name: 'reconnecting', retryAt: performance.now(), code: event.code });
-      return;
-    }
-    const permanent = PERMANENT_CLOSES.get(event.code);
-    if (permanent) {
+    const delay = reconnectDelayMs(this.#attempt, code, this.#policy);
+    if (delay === null) {
       this.#stopped = true;
-      this.#setState({ name: 'closed', detail: permanent, code: event.code });
+      this.#setState({ name: 'closed', code });
       return;
     }
-    const delay = reconnectDelayMs(event.code, this.#attempt);
-    // A restart is not this client's fault: the back-off starts over after it.
-    this.#attempt = event.code === SERVICE_RESTART ? 0 : this.#attempt + 1;
+    // A restart or an ended session is not this client's fault: the back-off starts over.
+    const { service_restart, sign_in_required } = this.#policy.codes;
+    this.#attempt = code === service_restart || code === sign_in_required ? 0 : this.#attempt + 1;
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
-    this.#setState({ name: 'reconnecting', retryAt: performance.now() + delay, code: event.code });
+    this.#setState({ name: 'reconnecting', retryAt: performance.now() + delay, code });
   }
 
   #setState(state) {
     this.state = state;
-    this.#onStateChange(state);
-    this.dispatchEvent(new CustomEvent('statechange', { detail: state }));
-  }
-}
-
-const countdowns = new WeakMap();
-
-// Shows a state in an element: data-state for styling and tests, a sentence for people.
-// While reconnecting it counts down to the next attempt by itself.
-// While reconnecting, a "Reconnect now" button follows the element.
-export function renderState(el, state) {
-  clearInterval(countdowns.get(el));
-  countdowns.delete(el);
-  el.dataset.state = state.name;
-  el.textContent = stateText(state);
-  reconnectButton(el).hidden = state.name !== 'reconnecting';
-  if (state.name === 'reconnecting') {
-    countdowns.set(el, setInterval(() => { el.textContent = stateText(state); }, 100));
-  }
-}
-
-const buttons = new WeakMap();
-
-function reconnectButton(el) {
-  let button = buttons.get(el);
-  if (!button) {
-    button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'button button--small button--secondary reconnect-now';
-    button.textContent = 'Reconnect now';
-    button.hidden = true;
-    button.addEventListener('click', () => globalThis.dispatchEvent(new Event(RECONNECT_NOW_EVENT)));
-    el.after(button);
-    buttons.set(el, button);
-  }
-  return button;
-}
-
-export function stateText(state, now = performance.now()) {
-  switch (state.name) {
-    case 'open':
-      return 'Connected';
-    case 'connecting':
-      return 'Connecting…';
-    case 'reconnecting': {
-      const seconds = Math.max(0, (state.retryAt - now) / 1000);
-      return `Reconnecting in ${seconds.toFixed(1)} s`;
-    }
-    default:
-      return state.detail ? `Disconnected: ${state.detail}` : 'Disconnected';
+    this.#emit('statechange', state);
   }
 }

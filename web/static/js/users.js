@@ -3,11 +3,8 @@
 // then sends the whole list once and every change after it. Statuses are kept by version
 // (presence.js), so a late or repeated message never brings an old status back.
 
+import { byId, config, logRefusal, openSocket } from './page.js';
 import { Statuses, statusText } from './presence.js';
-import { LiveSocket, renderState } from './socket.js';
-
-const config = JSON.parse(document.getElementById('page-config').textContent);
-const byId = (id) => document.getElementById(id);
 
 // "Last seen 3 min ago" grows older by itself: redraw the words now and then.
 const RELATIVE_TIME_REFRESH_MS = 15_000;
@@ -60,15 +57,9 @@ function redrawTimes() {
   }
 }
 
-function onMessage(message) {
-  if (message.type === 'presence') take(message.users);
-  else if (message.type === 'status') take([message]);
-  else if (message.type === 'error') console.warn(`server refused a frame: ${message.code}: ${message.detail}`);
-}
-
 take(config.users ?? []);
 setInterval(redrawTimes, RELATIVE_TIME_REFRESH_MS);
-new LiveSocket(config.ws_path, {
-  onMessage,
-  onStateChange: (state) => renderState(byId('conn-state'), state),
-});
+const socket = openSocket();
+socket.on('presence', (message) => take(message.users));
+socket.on('status', (message) => take([message]));
+socket.on('error', logRefusal);
