@@ -21,49 +21,43 @@ RUN_PROGRAMS := nginx:nginx redis-server:redis-server \
 	/usr/lib/nginx/modules/ngx_http_brotli_static_module.so:libnginx-mod-http-brotli-static
 TEST_PROGRAMS := $(RUN_PROGRAMS) chromium:chromium docker-compose:docker-compose node:nodejs
 
-help:
-	@echo "make run     set up, then run the whole stack on http://127.0.0.1:$(PORT) in the foreground"
-	@echo "make up      the same stack in the background (PORT=...), returns once it answers"
-	@echo "make down    stop the background stack on PORT"
-	@echo "make test    set up, lint, then the whole test suite"
-	@echo "make compose-test  (root) run docker-compose.yml for real under podman and check it"
-	@echo "make bench   benchmark against a minimal echo consumer; writes bench-results.json"
-	@echo "make format  apply ruff's formatting and safe fixes"
-	@echo "make lock    recompile the hashed lock files requirements/*.txt from requirements/*.in"
+# `make help` lists every target from the `## ` note on its line: one place says what each does.
+help: ## list these targets
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: .deps-run $(VENV)/.installed
+run: .deps-run $(VENV)/.installed ## set up, then run the whole stack on http://127.0.0.1:PORT (8000) in the foreground
 	$(PY) -m shared.stack run
 
-up: .deps-run $(VENV)/.installed
+up: .deps-run $(VENV)/.installed ## the same stack in the background on PORT; returns once it answers
 	$(PY) -m shared.stack up
 
-down: $(VENV)/.installed
+down: $(VENV)/.installed ## stop the background stack on PORT
 	$(PY) -m shared.stack down
 
-status: $(VENV)/.installed
+status: $(VENV)/.installed ## supervisor's view of the background stack on PORT
 	$(PY) -m shared.stack status
 
-test: .deps-test $(VENV)/.installed lint
+test: .deps-test $(VENV)/.installed lint ## set up, lint, then the whole test suite
 	$(PY) -m pytest
 
 # docker-compose.yml for real: stand-in images, podman, every service healthy, checks from
 # outside, always `down -v` (deploy/compose-test says how; docs/operations.md why).
-compose-test: $(VENV)/.installed
+compose-test: $(VENV)/.installed ## (root) run docker-compose.yml for real under podman and check it
 	deploy/compose-test
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff (lint and format check) and makemigrations --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m django makemigrations --check --dry-run
 
-format: $(VENV)/.installed
+format: $(VENV)/.installed ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: .deps-run $(VENV)/.installed
+bench: .deps-run $(VENV)/.installed ## benchmark against minimal echo consumers; writes bench-results.json
 	$(PY) -m tests.bench
 
-clean:
+clean: ## remove run directories, caches and bench results
 	rm -rf .run bench-results.json .pytest_cache .ruff_cache
 
 # The lock file: every transitive dependency pinned, with hashes (requirements/README.md).
@@ -76,7 +70,7 @@ $(VENV)/.installed: requirements/*.txt
 # dev.txt first; the others are constrained to it, so a package has one version in every file.
 LOCK = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
-lock: $(VENV)/.installed
+lock: $(VENV)/.installed ## recompile the hashed lock files requirements/*.txt from requirements/*.in
 	$(LOCK) requirements/dev.in -o requirements/dev.txt
 	for role in web ws image; do \
 		$(LOCK) requirements/$$role.in -c requirements/dev.txt -o requirements/$$role.txt || exit 1; \
