@@ -32,16 +32,16 @@ help:
 	@echo "make lock    recompile the hashed lock files requirements/*.txt from requirements/*.in"
 
 run: .deps-run $(VENV)/.installed
-	$(PY) -m shared.stack run
+	$(PY) -m deploy.stack run
 
 up: .deps-run $(VENV)/.installed
-	$(PY) -m shared.stack up
+	$(PY) -m deploy.stack up
 
 down: $(VENV)/.installed
-	$(PY) -m shared.stack down
+	$(PY) -m deploy.stack down
 
 status: $(VENV)/.installed
-	$(PY) -m shared.stack status
+	$(PY) -m deploy.stack status
 
 test: .deps-test $(VENV)/.installed lint
 	$(PY) -m pytest

@@ -7,12 +7,12 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from shared.stack import WS_WORKERS, Stack
+from deploy.stack import WS_WORKERS, Stack
 from tests.wsclient import connect, receive
 
 
 def unique_room(prefix: str = "room") -> str:
-    """A room no other test uses, so shared stacks stay independent."""
+    """A room no other test uses, so tests that share a stack stay independent."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from shared.stack import Stack
+from deploy.stack import Stack
 from tests.bench.load import collector_paused, rss_bytes, worker_processes
 from tests.wsclient import connect, receive
 

@@ -8,8 +8,8 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
+from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_SERVICE_RESTART
-from shared.stack import WS_WORKERS
 
 pytestmark = pytest.mark.browser
 

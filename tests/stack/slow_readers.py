@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import psutil
 from websockets.exceptions import ConnectionClosed
 
-from shared.stack import WS_WORKERS, Stack
+from deploy.stack import WS_WORKERS, Stack
 from tests.slowpeer import Ending, SlowPeer
 from tests.wsclient import connect
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
 from tests.stack.test_operations import sample, scrape
 from tests.wsclient import connect, request

@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_UNKNOWN_ROOM
-from shared.stack import WS_WORKERS
 from tests.chatclient import enter, enter_on_both_workers, next_message, say, unique_room
 from tests.conftest import start_stack, stop_stack
 from tests.wsclient import connect, receive

@@ -17,8 +17,8 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_SERVICE_RESTART
-from shared.stack import WS_WORKERS
 from tests.chatclient import unique_room
 from tests.conftest import start_stack, stop_stack
 from tests.wsclient import connect, receive

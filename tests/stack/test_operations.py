@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
+from deploy.stack import WS_WORKERS, Stack
 from shared.protocol import CLOSE_UNAVAILABLE
-from shared.stack import WS_WORKERS, Stack
 from tests.conftest import start_stack, stop_stack
 from tests.sentry_ingest import SentryIngest
 from tests.wsclient import connect, receive, request

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
 from tests.delayproxy import DelayProxy
 from tests.wsclient import connect, receive, request

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from shared.stack import WS_WORKERS, _http_status
+from deploy.stack import WS_WORKERS, _http_status
 from tests.wsclient import connect, request
 
 pytestmark = pytest.mark.stack

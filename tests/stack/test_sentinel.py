@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.stack import Stack, free_port
+from deploy.stack import Stack, free_port
 from tests.chatclient import enter_on_both_workers, unique_room
 from tests.conftest import stop_stack
 from tests.stack.test_presence import new_user, next_frame, on_worker, watch

@@ -22,8 +22,8 @@ import pytest
 from websockets.asyncio.client import unix_connect
 from websockets.exceptions import ConnectionClosed
 
+from deploy.stack import REPO, WS_WORKERS
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
-from shared.stack import REPO, WS_WORKERS
 from tests.chatclient import unique_room
 from tests.conftest import start_stack, stop_stack
 from tests.stack.visitor import PASSWORD, Visitor
