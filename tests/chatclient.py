@@ -8,7 +8,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from deploy.stack import WS_WORKERS, Stack
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 
 def unique_room(prefix: str = "room") -> str:

@@ -31,7 +31,7 @@ from websockets.asyncio.client import ClientConnection
 
 from deploy.stack import Stack
 from tests.bench.load import collector_paused, rss_bytes, worker_processes
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 VIEWERS = 10_000
 WAVE = 1000

@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from deploy.stack import WS_WORKERS, Stack
-from tests.wsclient import connect
+from tests.helpers import connect
 
 PERIOD = 1.0  # one ping and one delay report per client per second
 PONG_TIMEOUT = 5.0

@@ -6,7 +6,7 @@ on all alike. Two baselines: stock Channels echo, and echo with the app's lean d
 
 from deploy.stack import Stack
 from tests.bench.measure import percentiles_ms, sequential_round_trips
-from tests.wsclient import connect
+from tests.helpers import connect
 
 WARMUP = 300
 BLOCKS = 10

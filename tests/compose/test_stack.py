@@ -11,7 +11,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.chatclient import next_message, say, unique_room
 from tests.compose.project import REPO, containers, expected_services, not_ready
-from tests.wsclient import connect, receive, request
+from tests.helpers import connect, receive, request
 
 
 def get(url: str) -> tuple[int, dict[str, str], bytes]:

@@ -17,7 +17,7 @@ from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_UNKNOWN_ROOM
 from tests.chatclient import enter, enter_on_both_workers, next_message, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 pytestmark = pytest.mark.stack
 

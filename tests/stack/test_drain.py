@@ -21,7 +21,7 @@ from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_SERVICE_RESTART
 from tests.chatclient import unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 pytestmark = pytest.mark.stack
 

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from deploy.stack import WS_WORKERS
 from tests.chatclient import enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.wsclient import connect, receive, request
+from tests.helpers import connect, receive, request
 
 pytestmark = pytest.mark.stack
 

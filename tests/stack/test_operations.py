@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from deploy.stack import WS_WORKERS, Stack
 from shared.protocol import CLOSE_UNAVAILABLE
 from tests.conftest import start_stack, stop_stack
+from tests.helpers import connect, receive, request
 from tests.sentry_ingest import SentryIngest
-from tests.wsclient import connect, receive, request
 
 pytestmark = pytest.mark.stack
 

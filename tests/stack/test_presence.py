@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
 from tests.conftest import start_stack, stop_stack
+from tests.helpers import connect, receive
 from tests.stack.visitor import Visitor
-from tests.wsclient import connect, receive
 
 pytestmark = pytest.mark.stack
 

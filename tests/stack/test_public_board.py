@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
 from tests.delayproxy import DelayProxy
-from tests.wsclient import connect, receive, request
+from tests.helpers import connect, receive, request
 
 pytestmark = pytest.mark.stack
 

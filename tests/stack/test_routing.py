@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 
 from deploy.stack import WS_WORKERS, _http_status
-from tests.wsclient import connect, request
+from tests.helpers import connect, request
 
 pytestmark = pytest.mark.stack
 

@@ -22,8 +22,8 @@ import redis
 from deploy.stack import Stack, free_port
 from tests.chatclient import enter_on_both_workers, unique_room
 from tests.conftest import stop_stack
+from tests.helpers import receive
 from tests.stack.test_presence import new_user, next_frame, on_worker, watch
-from tests.wsclient import receive
 
 pytestmark = pytest.mark.stack
 

@@ -26,8 +26,8 @@ from deploy.stack import REPO, WS_WORKERS
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
 from tests.chatclient import unique_room
 from tests.conftest import start_stack, stop_stack
+from tests.helpers import connect, receive
 from tests.stack.visitor import PASSWORD, Visitor
-from tests.wsclient import connect, receive
 
 pytestmark = pytest.mark.stack
 

@@ -72,7 +72,7 @@ def test_each_package_imports_only_what_it_may(top: str) -> None:
         ("from web.views import pages", "ws.consumers", ["web.views"]),
         ("import shared.protocol, web", "shared", ["web"]),
         ("from deploy.stack import Stack", "shared", ["deploy.stack"]),
-        ("from tests.wsclient import connect", "ws", ["tests.wsclient"]),
+        ("from tests.helpers import connect", "ws", ["tests.helpers"]),
         ("def later():\n    from ws.asgi import application\n", "shared", ["ws.asgi"]),
         ("from shared.protocol import parse\nimport websockets\nimport webob", "web", []),
         ("from . import pages\nfrom ..shared import x", "web.views", []),

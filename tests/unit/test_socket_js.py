@@ -3,9 +3,6 @@ and how soon: at once, with up to 1 s of jitter, after a worker's 1012 (Service 
 capped exponential back-off otherwise."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +14,9 @@ from shared.protocol import (
     CLOSE_UNAVAILABLE,
     CLOSE_UNKNOWN_ROOM,
 )
+from tests.helpers import run_node, static_js
 
-SOCKET_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "socket.js").as_uri()
+SOCKET_JS = static_js("socket.js")
 
 # A WebSocket stand-in that opens, then is closed by the "server" with the code under test.
 SCRIPT = """
@@ -46,15 +44,8 @@ process.exit(0);
 
 
 def state_after_close(code: int, options: str = "{}") -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
     script = SCRIPT.replace("SOCKET_JS", json.dumps(SOCKET_JS)).replace("CODE", str(code)).replace("OPTIONS", options)
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(script)
 
 
 @pytest.mark.parametrize(
@@ -97,15 +88,7 @@ globalThis.WebSocket = class extends EventTarget {
 
 def run_with_fake_browser(body: str) -> object:
     """Run `body` as an ES module with socket.js imported as `s`; return what it prints as JSON."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
-    script = f"{FAKE_BROWSER}\nconst s = await import({json.dumps(SOCKET_JS)});\n{body}\n"
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(f"{FAKE_BROWSER}\nconst s = await import({json.dumps(SOCKET_JS)});\n{body}\n")
 
 
 def test_a_service_restart_is_retried_within_the_jitter_whatever_the_attempt():

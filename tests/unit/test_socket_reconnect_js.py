@@ -2,13 +2,12 @@
 waits that end at once (tab visible again, `online`, "Reconnect now")."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-SOCKET_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "socket.js").as_uri()
+from tests.helpers import run_node, static_js
+
+SOCKET_JS = static_js("socket.js")
 
 # A browser-like global: window events, a document with a visibility state, and a WebSocket
 # whose every attempt is recorded and fails (closes with 1006) once the test says so.
@@ -33,15 +32,7 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 
 def run_js(body: str) -> object:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
-    script = PRELUDE.replace("SOCKET_JS", json.dumps(SOCKET_JS)) + body
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(PRELUDE.replace("SOCKET_JS", json.dumps(SOCKET_JS)) + body)
 
 
 def test_the_wait_is_full_jitter_capped_at_2_s():
