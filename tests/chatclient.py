@@ -8,7 +8,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from deploy.stack import WS_WORKERS, Stack
-from tests.helpers import connect, receive
+from tests.helpers import connect, handshakes, receive
 
 
 def unique_room(prefix: str = "room") -> str:
@@ -36,8 +36,7 @@ async def next_message(socket: ClientConnection, timeout: float = 10) -> dict:
 
 def workers_serving(stack: Stack, room: str) -> set[int]:
     """The Daphne workers that accepted a socket to this room (each logs its own handshakes)."""
-    handshake = f"WSCONNECT /ws/chat/{room}/"
-    return {n for n in WS_WORKERS if handshake in stack.log(f"ws-{n}").read_text()}
+    return {n for n, count in handshakes(stack, f"/ws/chat/{room}/").items() if count}
 
 
 async def enter_on_both_workers(stack: Stack, room: str, count: int = 6) -> list[ClientConnection]:

@@ -4,7 +4,8 @@
   (straight to one Daphne worker); then, for a real socket and for the ASGI app in process
   (channels' WebsocketCommunicator) alike, `send`, `receive`, `request`, `next_of` (the next
   frame of a type) and `no_frame_of`;
-- the local stack: `handshakes` (which Daphne worker took which sockets);
+- the local stack: `handshakes` and `noting_worker` (which Daphne worker took a socket),
+  `watch_presence`;
 - waiting: `until` (poll a condition);
 - HTTP: `fetch`;
 - the pages' JavaScript: `run_node` runs a script under node, `static_js` names a module of
@@ -22,8 +23,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 import websockets
@@ -34,6 +35,7 @@ from deploy.stack import REPO, WS_WORKERS, Stack
 
 # A real socket (websockets) or the whole ASGI app in process (channels).
 Socket = ClientConnection | WebsocketCommunicator
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- sockets
 
@@ -98,10 +100,27 @@ async def no_frame_of(socket: Socket, kind: str, seconds: float, **fields: Any) 
 # ---------------------------------------------------------------- the local stack
 
 
+async def watch_presence(stack: Stack, worker: int, visitor: Any):
+    """A /ws/presence/ socket of `visitor` on one worker, past its arrival list."""
+    socket = await on_worker(stack, worker, "/ws/presence/", visitor)
+    await next_of(socket, "presence")
+    return socket
+
+
 def handshakes(stack: Stack, path: str) -> dict[int, int]:
     """How many handshakes for `path` each Daphne worker has logged: compare before and after
     opening a socket to tell which worker took it."""
     return {n: stack.log(f"ws-{n}").read_text().count(f"WSCONNECT {path}") for n in WS_WORKERS}
+
+
+async def noting_worker(stack: Stack, path: str, opening: Awaitable[T]) -> tuple[T, int]:
+    """Await `opening` (what opens one socket to `path`, and reads its greeting) and tell which
+    Daphne worker took that socket: the one whose log gained a handshake for `path`."""
+    before = handshakes(stack, path)
+    opened = await opening
+    after = handshakes(stack, path)
+    (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+    return opened, worker
 
 
 # ---------------------------------------------------------------- waiting
@@ -111,13 +130,14 @@ async def until(
     condition: Callable[[], object],
     timeout: float = 5.0,
     step: float = 0.02,
-    failure: Callable[[], str] = lambda: "condition not met in time",
+    failure: str | Callable[[], str] = "condition not met in time",
 ) -> None:
     """Poll `condition` (a plain function) every `step` seconds until it is true; after
-    `timeout` seconds an AssertionError with `failure()` as its message."""
+    `timeout` seconds an AssertionError saying `failure` (called, if it is a function, for a
+    message about the state at the time)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, failure()
+        assert time.monotonic() < deadline, failure() if callable(failure) else failure
         await asyncio.sleep(step)
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from shared.board import BoardStore, ClientDelays
 from shared.redis import async_redis, key
-from tests.consumers.conftest import websocket
+from tests.consumers.conftest import guest_session, sign_up, signed_in_cookie, websocket
+from tests.helpers import next_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,15 +21,6 @@ async def join():
     welcome = await client.receive_json_from(timeout=5)
     assert welcome["type"] == "welcome"
     return client, welcome
-
-
-async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
-    """The next frame of this type, skipping others (broadcasts interleave with answers)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await client.receive_json_from(timeout=timeout)
-            if frame["type"] == kind:
-                return frame
 
 
 SEQS = itertools.count(1)
@@ -436,9 +428,7 @@ async def test_a_handler_that_raises_gets_internal_error_and_the_board_goes_on(l
 # ---------------------------------------------------------------- names: rules and accounts
 
 from asgiref.sync import sync_to_async  # noqa: E402 - grouped with the tests that use it
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.test import Client  # noqa: E402
 
 from shared.identity import SESSION_NAME_KEY, current_guest_name  # noqa: E402
 
@@ -450,26 +440,6 @@ async def join_with(cookie: str):
     welcome = await client.receive_json_from(timeout=5)
     assert welcome["type"] == "welcome"
     return client, welcome
-
-
-@sync_to_async
-def sign_up(username: str):
-    return get_user_model().objects.create_user(username, password="irrelevant-here")
-
-
-@sync_to_async
-def signed_in_cookie(username: str) -> str:
-    browser = Client()
-    browser.force_login(get_user_model().objects.get(username=username))
-    return f"sessionid={browser.cookies['sessionid'].value}"
-
-
-@sync_to_async
-def guest_session(name: str) -> SessionStore:
-    session = SessionStore()
-    session[SESSION_NAME_KEY] = name
-    session.save()
-    return session
 
 
 @sync_to_async

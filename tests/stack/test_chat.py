@@ -17,7 +17,7 @@ from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_UNKNOWN_ROOM
 from tests.chatclient import enter, enter_on_both_workers, next_message, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.helpers import connect, receive
+from tests.helpers import connect, receive, until
 
 pytestmark = pytest.mark.stack
 
@@ -255,10 +255,9 @@ class Listener:
         return [m["text"] for m in self.received]
 
     async def until_heard(self, texts: list[str], timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while not set(texts) <= set(self.texts()):
-            assert time.monotonic() < deadline, f"heard {self.texts()}, waiting for {texts}"
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: set(texts) <= set(self.texts()), timeout, 0.05, lambda: f"heard {self.texts()}, waiting for {texts}"
+        )
 
     async def close(self) -> None:
         await self.socket.close()

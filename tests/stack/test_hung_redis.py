@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from deploy.stack import WS_WORKERS
 from tests.chatclient import enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.helpers import connect, receive, request
+from tests.helpers import connect, noting_worker, receive, request, until
 
 pytestmark = pytest.mark.stack
 
@@ -59,46 +59,37 @@ class Member:
         return [said for said, _ in self.heard]
 
     async def until_heard(self, texts: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not set(texts) <= set(self.texts()):
-            assert time.monotonic() < deadline, f"worker {self.worker} heard {self.texts()}, waiting for {texts}"
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: set(texts) <= set(self.texts()),
+            timeout,
+            failure=lambda: f"worker {self.worker} heard {self.texts()}, waiting for {texts}",
+        )
 
     async def close(self) -> None:
         await self.socket.close()
         await self._task
 
 
-def handshakes(stack, room: str) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count(f"WSCONNECT /ws/chat/{room}/") for n in WS_WORKERS}
-
-
 async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Member]:
     """Enter one at a time, telling each socket's worker by the handshake it logged."""
     members = []
     for _ in range(count):
-        before = handshakes(stack, room)
-        socket, _ = await enter(stack, room)
-        after = handshakes(stack, room)
-        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+        (socket, _), worker = await noting_worker(stack, f"/ws/chat/{room}/", enter(stack, room))
         members.append(Member(socket, worker))
     assert {m.worker for m in members} == set(WS_WORKERS), "the sockets all landed on one worker"
     return members
 
 
-def board_handshakes(stack) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
-
-
 async def board_pair_on_one_worker(stack, tries: int = 6) -> tuple[list, list]:
     """Two board sockets served by the same worker (and every socket opened on the way)."""
     opened, by_worker = [], {n: [] for n in WS_WORKERS}
-    for _ in range(tries):
-        before = board_handshakes(stack)
+
+    async def join() -> tuple:
         socket = await connect(stack.ws_url, "/ws/public/")
-        welcome = await receive(socket)
-        after = board_handshakes(stack)
-        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+        return socket, await receive(socket)
+
+    for _ in range(tries):
+        (socket, welcome), worker = await noting_worker(stack, "/ws/public/", join())
         opened.append(socket)
         by_worker[worker].append((socket, welcome["you"]["id"]))
         if len(by_worker[worker]) == 2:

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
 from tests.delayproxy import DelayProxy
-from tests.helpers import connect, receive, request
+from tests.helpers import connect, next_of, noting_worker, receive, request
 
 pytestmark = pytest.mark.stack
 
@@ -39,10 +39,6 @@ async def get(url: str) -> str:
     return await asyncio.to_thread(read)
 
 
-def handshakes(stack) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
-
-
 SEQ = iter(range(1, 10**9))
 
 
@@ -61,14 +57,6 @@ async def pong_for(socket) -> dict:
     while (pong := await next_of(socket, "pong"))["seq"] != seq:
         pass
     return pong
-
-
-async def next_of(socket, kind: str, timeout: float = 5.0) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await receive(socket, timeout)
-            if frame["type"] == kind:
-                return frame
 
 
 async def announcement_of(socket, client_id: str, timeout: float = 5.0) -> dict:
@@ -109,10 +97,7 @@ async def until_board(socket, condition, timeout: float = 10.0) -> dict:
 
 async def join_noting_worker(stack):
     """Join, and tell which Daphne worker took the socket (its handshake log grew)."""
-    before = handshakes(stack)
-    socket, welcome = await join(stack)
-    after = handshakes(stack)
-    (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+    (socket, welcome), worker = await noting_worker(stack, "/ws/public/", join(stack))
     return socket, welcome["you"], worker
 
 
