@@ -3,7 +3,7 @@
 - sockets: `connect` (a real socket through nginx, with the Origin a page sends) and `on_worker`
   (straight to one Daphne worker); then, for a real socket and for the ASGI app in process
   (channels' WebsocketCommunicator) alike, `send`, `receive`, `request`, `next_of` (the next
-  frame of a type) and `no_frame_of`;
+  frame of a type), `no_frame_of` and `ping` (its pong);
 - the local stack: `handshakes` and `noting_worker` (which Daphne worker took a socket),
   `watch_presence`;
 - waiting: `until` (poll a condition);
@@ -17,6 +17,7 @@ over real sockets is tests/chatclient.py.
 """
 
 import asyncio
+import itertools
 import json
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ from deploy.stack import REPO, WS_WORKERS, Stack
 # A real socket (websockets) or the whole ASGI app in process (channels).
 Socket = ClientConnection | WebsocketCommunicator
 T = TypeVar("T")
+_SEQS = itertools.count(1)
 
 # ---------------------------------------------------------------- sockets
 
@@ -86,6 +88,17 @@ async def next_of(socket: Socket, kind: str, timeout: float = 5.0, **fields: Any
             frame = await receive(socket, timeout)
             if frame["type"] == kind and all(frame.get(name) == value for name, value in fields.items()):
                 return frame
+
+
+async def ping(socket: Socket, timeout: float = 5.0) -> dict[str, Any]:
+    """Send a ping and return its pong (on /ws/public/ it carries the token a delay report
+    needs), skipping other frames; TimeoutError after `timeout` seconds."""
+    seq = next(_SEQS)
+    await send(socket, {"type": "ping", "seq": seq})
+    async with asyncio.timeout(timeout):
+        while (pong := await next_of(socket, "pong", timeout))["seq"] != seq:
+            pass
+    return pong
 
 
 async def no_frame_of(socket: Socket, kind: str, seconds: float, **fields: Any) -> None:

@@ -1,7 +1,6 @@
 """`/ws/public/` through the whole ASGI app, with a real redis-server behind the board."""
 
 import asyncio
-import itertools
 import json
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from shared.board import BoardStore, ClientDelays
 from shared.redis import async_redis, key
 from tests.consumers.conftest import guest_session, sign_up, signed_in_cookie, websocket
-from tests.helpers import next_of
+from tests.helpers import next_of, ping
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +22,6 @@ async def join():
     return client, welcome
 
 
-SEQS = itertools.count(1)
 WARMED: set = set()
 
 
@@ -32,13 +30,8 @@ async def pong_for(client, warm: bool = True) -> dict:
     does, the socket's first pong is taken as a warm-up and not reported, unless warm=False."""
     if warm and client not in WARMED:
         WARMED.add(client)
-        await pong_for(client, warm=False)
-    seq = next(SEQS)
-    await client.send_json_to({"type": "ping", "seq": seq})
-    async with asyncio.timeout(5):
-        while (pong := await next_of(client, "pong"))["seq"] != seq:
-            pass
-    return pong
+        await ping(client)
+    return await ping(client)
 
 
 async def report(client, claimed_ms: float, pause: float = 0.0, warm: bool = True) -> dict:

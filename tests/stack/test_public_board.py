@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
 from tests.delayproxy import DelayProxy
-from tests.helpers import connect, next_of, noting_worker, receive, request
+from tests.helpers import connect, next_of, noting_worker, ping, receive, request
 
 pytestmark = pytest.mark.stack
 
@@ -39,24 +39,13 @@ async def get(url: str) -> str:
     return await asyncio.to_thread(read)
 
 
-SEQ = iter(range(1, 10**9))
-
-
 async def join(stack, ws_url: str | None = None):
     """Join and take the socket's first pong as a warm-up (not reported, as a page does)."""
     socket = await connect(ws_url or stack.ws_url, "/ws/public/")
     welcome = await receive(socket)
     assert welcome["type"] == "welcome"
-    await pong_for(socket)
+    await ping(socket)
     return socket, welcome
-
-
-async def pong_for(socket) -> dict:
-    seq = next(SEQ)
-    await socket.send(json.dumps({"type": "ping", "seq": seq}))
-    while (pong := await next_of(socket, "pong"))["seq"] != seq:
-        pass
-    return pong
 
 
 async def announcement_of(socket, client_id: str, timeout: float = 5.0) -> dict:
@@ -79,7 +68,7 @@ async def departure_of(socket, client_id: str, timeout: float = 5.0) -> dict:
 
 async def board_answer(socket, delay: float = 1.0) -> dict:
     """Ping, and report `delay` as the claim on its pong at once; the `delays` answer."""
-    pong = await pong_for(socket)
+    pong = await ping(socket)
     await socket.send(json.dumps({"type": "delay", "delay_ms": delay, "seq": pong["seq"], "token": pong["token"]}))
     return await next_of(socket, "delays")
 
