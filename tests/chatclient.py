@@ -2,13 +2,15 @@
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from deploy.stack import WS_WORKERS, Stack
-from tests.helpers import connect, handshakes, receive
+from tests.helpers import connect, handshakes, receive, until
 
 
 def unique_room(prefix: str = "room") -> str:
@@ -44,3 +46,46 @@ async def enter_on_both_workers(stack: Stack, room: str, count: int = 6) -> list
     entered = await asyncio.gather(*(enter(stack, room) for _ in range(count)))
     assert workers_serving(stack, room) == set(WS_WORKERS), "the sockets all landed on one worker"
     return [socket for socket, _ in entered]
+
+
+class Listener:
+    """A room's socket read in the background: every message it receives and when, and the
+    Daphne worker that serves it (when the test knows)."""
+
+    def __init__(self, socket: ClientConnection, worker: int | None = None):
+        self.socket = socket
+        self.worker = worker
+        self.received: list[tuple[dict, float]] = []  # (message, monotonic time it came)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for text in self.socket:
+                frame = json.loads(text)
+                if frame["type"] == "message":
+                    self.received.append((frame["message"], time.monotonic()))
+        except ConnectionClosed:
+            pass
+
+    def texts(self) -> list[str]:
+        return [message["text"] for message, _ in self.received]
+
+    @property
+    def seqs(self) -> list[int]:
+        """Each message's place in the room, in the order the messages came."""
+        return [message["seq"] for message, _ in self.received]
+
+    def heard_at(self, text: str) -> float | None:
+        return next((at for message, at in self.received if message["text"] == text), None)
+
+    async def until_heard(self, texts: list[str], timeout: float = 10) -> None:
+        who = "" if self.worker is None else f"worker {self.worker} "
+        await until(
+            lambda: set(texts) <= set(self.texts()),
+            timeout,
+            failure=lambda: f"{who}heard {self.texts()}, waiting for {texts}",
+        )
+
+    async def close(self) -> None:
+        await self.socket.close()
+        await self._task

@@ -10,12 +10,11 @@ import signal
 import time
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 from deploy.stack import WS_WORKERS
-from tests.chatclient import enter, say, unique_room
+from tests.chatclient import Listener, enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.helpers import connect, noting_worker, receive, request, until
+from tests.helpers import connect, noting_worker, receive, request
 
 pytestmark = pytest.mark.stack
 
@@ -32,50 +31,12 @@ def hung_stack():
     stop_stack(stack)
 
 
-class Member:
-    """A socket in the room, the worker that serves it, and when each message reached it."""
-
-    def __init__(self, socket, worker: int):
-        self.socket = socket
-        self.worker = worker
-        self.heard: list[tuple[str, float]] = []  # (text, monotonic time)
-        self.seqs: list[int] = []  # each message's place in the room, as it came
-        self._task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for text in self.socket:
-                frame = json.loads(text)
-                if frame["type"] == "message":
-                    self.heard.append((frame["message"]["text"], time.monotonic()))
-                    self.seqs.append(frame["message"]["seq"])
-        except ConnectionClosed:
-            pass
-
-    def heard_at(self, text: str) -> float | None:
-        return next((at for said, at in self.heard if said == text), None)
-
-    def texts(self) -> list[str]:
-        return [said for said, _ in self.heard]
-
-    async def until_heard(self, texts: list[str], timeout: float) -> None:
-        await until(
-            lambda: set(texts) <= set(self.texts()),
-            timeout,
-            failure=lambda: f"worker {self.worker} heard {self.texts()}, waiting for {texts}",
-        )
-
-    async def close(self) -> None:
-        await self.socket.close()
-        await self._task
-
-
-async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Member]:
+async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Listener]:
     """Enter one at a time, telling each socket's worker by the handshake it logged."""
     members = []
     for _ in range(count):
         (socket, _), worker = await noting_worker(stack, f"/ws/chat/{room}/", enter(stack, room))
-        members.append(Member(socket, worker))
+        members.append(Listener(socket, worker))
     assert {m.worker for m in members} == set(WS_WORKERS), "the sockets all landed on one worker"
     return members
 
@@ -119,7 +80,7 @@ async def test_a_hung_redis_stalls_no_socket(hung_stack):
     await asyncio.gather(*(m.until_heard(["before"], timeout=5) for m in members))
     redis_pid = stack.pid_of("redis")
 
-    said: dict[str, tuple[Member, float]] = {}  # text -> (sender, sent at)
+    said: dict[str, tuple[Listener, float]] = {}  # text -> (sender, sent at)
     os.kill(redis_pid, signal.SIGSTOP)
     stopped_at = time.monotonic()
     try:
@@ -187,7 +148,7 @@ async def test_under_volume_every_member_gets_every_message_exactly_once_in_orde
 
     said: list[str] = []
 
-    async def send(k: int, sender: Member, until: float) -> None:
+    async def send(k: int, sender: Listener, until: float) -> None:
         n = 0
         while time.monotonic() < until:
             n += 1
