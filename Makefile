@@ -26,16 +26,16 @@ help: ## list these targets
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## /{printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: .deps-run $(VENV)/.installed ## set up, then run the whole stack on http://127.0.0.1:PORT (8000) in the foreground
-	$(PY) -m shared.stack run
+	$(PY) -m deploy.stack run
 
 up: .deps-run $(VENV)/.installed ## the same stack in the background on PORT; returns once it answers
-	$(PY) -m shared.stack up
+	$(PY) -m deploy.stack up
 
 down: $(VENV)/.installed ## stop the background stack on PORT
-	$(PY) -m shared.stack down
+	$(PY) -m deploy.stack down
 
 status: $(VENV)/.installed ## supervisor's view of the background stack on PORT
-	$(PY) -m shared.stack status
+	$(PY) -m deploy.stack status
 
 test: .deps-test $(VENV)/.installed lint ## set up, lint, then the whole test suite
 	$(PY) -m pytest

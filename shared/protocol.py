@@ -429,8 +429,12 @@ def encode_row(row: BoardRow) -> str:
     return encode([row[column] for column in ROW_COLUMNS])
 
 
-def decode_row(values: list, columns: Iterable[str] = ROW_COLUMNS) -> BoardRow:
-    """A row from `encode_row`'s array as an object, by `columns` (a frame's "columns")."""
+def decode_row(values: list | BoardRow, columns: Iterable[str] = ROW_COLUMNS) -> BoardRow:
+    """A row from `encode_row`'s array as an object, by `columns` (a frame's "columns"). A row
+    that is an object already (written to Redis by an older worker, during a deploy) stays as
+    it is."""
+    if isinstance(values, dict):
+        return values
     return dict(zip(columns, values, strict=True))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.stack import Stack, free_port
+from deploy.stack import Stack, free_port
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import psutil
 
-from shared.stack import REPO
+from deploy.stack import REPO
 from tests.bench import board, capacity, chat, ping
 from tests.bench.measure import BENCH_STACK_ENV
 from tests.conftest import start_stack, stop_stack

@@ -9,7 +9,7 @@ roughly constant; every client of a storm gets in.
 
 import asyncio
 
-from shared.stack import Stack
+from deploy.stack import Stack
 from tests.bench.load import run_load
 from tests.bench.measure import BENCH_STACK_ENV
 from tests.conftest import start_stack, stop_stack

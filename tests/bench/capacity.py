@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from shared.stack import Stack
+from deploy.stack import Stack
 from tests.bench.load import collector_paused, rss_bytes, worker_processes
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 VIEWERS = 10_000
 WAVE = 1000

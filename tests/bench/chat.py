@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from shared.stack import Stack
+from deploy.stack import Stack
 from tests.bench.measure import percentiles_ms
 from tests.chatclient import enter, say, unique_room, workers_serving
-from tests.wsclient import connect
+from tests.helpers import connect
 
 ROOM_SIZES = (100, 500)
 # A room of one (the sender alone) shows the fixed cost of a message: store, publish, deliver.

@@ -18,8 +18,8 @@ import psutil
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from shared.stack import WS_WORKERS, Stack
-from tests.wsclient import connect
+from deploy.stack import WS_WORKERS, Stack
+from tests.helpers import connect
 
 PERIOD = 1.0  # one ping and one delay report per client per second
 PONG_TIMEOUT = 5.0

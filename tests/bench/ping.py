@@ -4,9 +4,9 @@ The sockets take turns in blocks, so drift on the machine (other load, CPU frequ
 on all alike. Two baselines: stock Channels echo, and echo with the app's lean dispatch.
 """
 
-from shared.stack import Stack
+from deploy.stack import Stack
 from tests.bench.measure import percentiles_ms, sequential_round_trips
-from tests.wsclient import connect
+from tests.helpers import connect
 
 WARMUP = 300
 BLOCKS = 10

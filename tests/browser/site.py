@@ -1,7 +1,9 @@
-"""Checks every page must pass, for the browser tests: axe-core (vendored in vendor/, see its
-README) finds no violation, and nothing is wider than a phone's screen."""
+"""What the browser tests share: the checks every page must pass (axe-core, vendored in
+vendor/, see its README, finds no violation, and nothing is wider than a phone's screen), and
+the visits several tests make (signing up, opening the board)."""
 
 import os
+import uuid
 from functools import cache
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from playwright.sync_api import Page, expect
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
+PASSWORD = "correct-horse-battery-staple"
 
 
 @cache
@@ -56,3 +59,30 @@ def check_page(page: Page, name: str, scheme: str) -> None:
     page.wait_for_timeout(200)
     assert axe_violations(page) == [], f"{name} ({scheme}, 1280 px)"
     screenshot(page, f"{name}-1280-{scheme}")
+
+
+# ---------------------------------------------------------------- visits
+
+
+def submit_sign_up(page: Page, username: str) -> None:
+    """Fill in the sign-up form on `page` (password PASSWORD) and send it."""
+    page.fill("#id_username", username)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("form.auth-form button[type=submit]")
+
+
+def sign_up(visitors, stack, prefix: str = "member") -> tuple[Page, str]:
+    """A new visitor signs up as <prefix>-<6 hex digits> and is shown signed in: (page, username)."""
+    username = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    page = visitors.open(stack.url + "/accounts/signup/")
+    submit_sign_up(page, username)
+    expect(page.locator(".account__name")).to_have_text(username)
+    return page, username
+
+
+def open_board(visitors, stack) -> Page:
+    """A new visitor on /public/, once its socket is open."""
+    page = visitors.open(stack.url + "/public/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    return page

@@ -8,8 +8,9 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
+from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_SERVICE_RESTART
-from shared.stack import WS_WORKERS
+from tests.helpers import handshakes
 
 pytestmark = pytest.mark.browser
 
@@ -33,10 +34,10 @@ RECORD_SOCKETS = """
 def test_a_draining_worker_s_page_reconnects_within_a_second(visitors, stack):
     page = visitors.open("about:blank")
     page.add_init_script(RECORD_SOCKETS)
-    before = {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
+    before = handshakes(stack, "/ws/public/")
     page.goto(stack.url + "/public/")
     expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
-    after = {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
+    after = handshakes(stack, "/ws/public/")
     (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
 
     os.kill(stack.pid_of(f"ws:ws-{worker}"), signal.SIGTERM)  # supervisor starts it again

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from shared.roundtrip import LOST_AFTER_MS
 from tests.delayproxy import DelayProxy
-from tests.wsclient import connect
+from tests.helpers import connect
 
 pytestmark = pytest.mark.browser
 

@@ -7,32 +7,16 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.site import open_board, sign_up
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery-staple"
 # 20 code points, 40 UTF-16 units: `maxlength="32"` cut this to 16 emoji without a word.
 TWENTY_EMOJI = "😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙😚🙂🤗"
 
 
-def open_board(page_or_visitors, stack) -> Page:
-    page = page_or_visitors.open(stack.url + "/public/")
-    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
-    return page
-
-
 def row_of(page: Page, name: str):
     return page.locator("#board-rows tr", has=page.locator("bdi.name", has_text=name))
-
-
-def sign_up(visitors, stack) -> tuple[Page, str]:
-    username = f"member-{uuid.uuid4().hex[:6]}"
-    page = visitors.open(stack.url + "/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.click("form.auth-form button[type=submit]")
-    expect(page.locator(".account__name")).to_have_text(username)
-    return page, username
 
 
 def isolated(locator) -> list[bool]:

@@ -1,14 +1,13 @@
 """/users/ in real Chromium: two people (two browser contexts) sign up and watch each other
 come and go, through the whole stack (default grace 3 s, sweep 1 s)."""
 
-import uuid
-
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.site import PASSWORD, sign_up
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery-staple"
 # A status change must show within this long: online at once, offline after grace (3 s) + one
 # sweep (1 s), with room for two busy cores.
 COMES_ONLINE_MS = 3_000
@@ -17,16 +16,10 @@ GOES_OFFLINE_MS = 8_000
 STAYS_ONLINE_MS = 5_500
 
 
-def sign_up(visitors, stack, prefix: str) -> tuple[Page, str]:
-    """A new visitor fills in the sign-up form and lands on /users/, signed in."""
-    username = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    page = visitors.open(stack.url + "/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.click("form.auth-form button[type=submit]")
+def sign_up_to_users(visitors, stack, prefix: str) -> tuple[Page, str]:
+    """A new visitor signs up and lands on /users/, signed in, its socket open."""
+    page, username = sign_up(visitors, stack, prefix)
     expect(page).to_have_url(stack.url + "/users/")
-    expect(page.locator(".account__name")).to_have_text(username)
     expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
     return page, username
 
@@ -38,8 +31,8 @@ def row(page: Page, username: str):
 def test_two_users_watch_each_other_come_and_go(visitors, stack):
     """Bob appears online on Alice's list; two tabs, one closed: still online; both closed:
     offline with a last seen; Alice signs out and Bob sees her go."""
-    alice, alice_name = sign_up(visitors, stack, "alice")
-    bob, bob_name = sign_up(visitors, stack, "bob")
+    alice, alice_name = sign_up_to_users(visitors, stack, "alice")
+    bob, bob_name = sign_up_to_users(visitors, stack, "bob")
 
     # Bob signed up after Alice's page was served: his row is added live, and shows online.
     expect(row(alice, bob_name)).to_have_attribute("data-online", "true", timeout=COMES_ONLINE_MS)
@@ -73,8 +66,8 @@ def test_two_users_watch_each_other_come_and_go(visitors, stack):
 
 def test_a_reload_does_not_flicker_for_someone_watching(visitors, stack):
     """Alice reloads her page; Bob's dot for her never leaves "online"."""
-    alice, alice_name = sign_up(visitors, stack, "alice")
-    bob, _ = sign_up(visitors, stack, "bob")
+    alice, alice_name = sign_up_to_users(visitors, stack, "alice")
+    bob, _ = sign_up_to_users(visitors, stack, "bob")
     expect(row(bob, alice_name)).to_have_attribute("data-online", "true", timeout=COMES_ONLINE_MS)
     # Record every change of Alice's dot on Bob's page (devtools evaluation, not a page script).
     bob.evaluate(
@@ -106,7 +99,7 @@ def test_signing_out_in_another_tab_ends_every_open_pages_socket(visitors, stack
     """Alice's /users/ and /private/ tabs stay open while a third tab signs her out: within 2 s
     the server closes both sockets (4401). /users/ needs sign-in and says so instead of
     reconnecting; /private/ serves guests too, so it goes on measuring as a guest at once."""
-    users_tab, _ = sign_up(visitors, stack, "alice")
+    users_tab, _ = sign_up_to_users(visitors, stack, "alice")
     private_tab = users_tab.context.new_page()
     private_tab.goto(stack.url + "/private/")
     expect(private_tab.locator("#conn-state")).to_have_attribute("data-state", "open")

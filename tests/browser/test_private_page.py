@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 
 pytestmark = pytest.mark.browser
 

@@ -5,13 +5,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.site import open_board
+
 pytestmark = pytest.mark.browser
-
-
-def open_board(visitors, stack) -> Page:
-    page = visitors.open(stack.url + "/public/")
-    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
-    return page
 
 
 def row_of(page: Page, name: str):

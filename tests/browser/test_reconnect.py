@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 from tests.browser.site import PHONE, axe_violations, screenshot
 
 pytestmark = pytest.mark.browser

@@ -8,11 +8,10 @@ import pytest
 from django.template import loader
 from playwright.sync_api import expect
 
-from tests.browser.site import PHONE, check_page, horizontal_overflow
+from tests.browser.site import PHONE, check_page, horizontal_overflow, submit_sign_up
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery-staple"
 SCHEMES = ["light", "dark"]
 # Pages that anyone can open, with a name for screenshots; live pages wait for their socket.
 PAGES = {
@@ -40,10 +39,7 @@ def test_every_page_fits_a_phone_and_has_no_axe_violation(visitors, stack, name,
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_the_users_page_signed_in_fits_a_phone_and_has_no_axe_violation(visitors, stack, scheme):
     page = visitors.open(stack.url + "/accounts/signup/?next=/users/", viewport=PHONE, color_scheme=scheme)
-    page.fill("#id_username", f"axe-{uuid.uuid4().hex[:6]}")
-    page.fill("#id_password1", PASSWORD)
-    page.fill("#id_password2", PASSWORD)
-    page.click("form.auth-form button[type=submit]")
+    submit_sign_up(page, f"axe-{uuid.uuid4().hex[:6]}")
     expect(page).to_have_url(stack.url + "/users/")
     check_page(page, "users", scheme)
 

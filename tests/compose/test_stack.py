@@ -11,15 +11,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.chatclient import next_message, say, unique_room
 from tests.compose.project import REPO, containers, expected_services, not_ready
-from tests.wsclient import connect, receive, request
-
-
-def get(url: str) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+from tests.helpers import connect, fetch, receive, request
 
 
 def test_every_service_is_healthy_with_its_replicas():
@@ -32,7 +24,7 @@ def test_every_service_is_healthy_with_its_replicas():
 
 def test_home_page_comes_from_gunicorn_through_nginx(base_url):
     """`/` is Django's page, with the security headers nginx adds."""
-    status, headers, body = get(base_url + "/")
+    status, headers, body = fetch(base_url + "/")
     assert status == 200
     assert b"Ping App" in body
     assert headers["X-Frame-Options"] == "DENY"
@@ -40,13 +32,13 @@ def test_home_page_comes_from_gunicorn_through_nginx(base_url):
 
 def test_healthz_answers_through_nginx(base_url):
     """/healthz is 200: Gunicorn reached Postgres and Redis."""
-    status, _, _ = get(base_url + "/healthz")
+    status, _, _ = fetch(base_url + "/healthz")
     assert status == 200
 
 
 def test_static_file_is_the_images_copy_served_by_nginx(base_url):
     """A static file comes from the `static` volume publish-static filled: the repo's bytes."""
-    status, headers, body = get(base_url + "/static/js/socket.js")
+    status, headers, body = fetch(base_url + "/static/js/socket.js")
     assert status == 200
     assert body == (REPO / "web/static/js/socket.js").read_bytes()
     assert "javascript" in headers["Content-Type"]

@@ -1,12 +1,20 @@
+"""The consumer layer's fixtures and helpers: the whole ASGI app in process (channels'
+WebsocketCommunicator) on the tests' own redis-server, and the accounts and sessions its
+sockets come with. Helpers for any socket (next_of, until, ...) are in tests/helpers.py."""
+
 import asyncio
 
 import pytest
 import redis
+from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import HttpCommunicator, WebsocketCommunicator
-from django.test import override_settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client, override_settings
 
 from shared import redis as app_redis
+from shared.identity import SESSION_NAME_KEY
 from shared.layers import channel_layer_settings
 from ws.asgi import application
 from ws.worker import Worker
@@ -22,6 +30,29 @@ def websocket(path: str, origin: bytes = ORIGIN[1], headers: list | None = None)
 
 def http(path: str) -> HttpCommunicator:
     return HttpCommunicator(application, "GET", path)
+
+
+@sync_to_async
+def sign_up(username: str):
+    """A new user (tests sign it in with `signed_in_cookie`, never with the password)."""
+    return get_user_model().objects.create_user(username, password="irrelevant-here")
+
+
+@sync_to_async
+def signed_in_cookie(username: str) -> str:
+    """A new session of an existing user, as a Cookie header's value: "sessionid=..."."""
+    browser = Client()
+    browser.force_login(get_user_model().objects.get(username=username))
+    return f"sessionid={browser.cookies['sessionid'].value}"
+
+
+@sync_to_async
+def guest_session(name: str) -> SessionStore:
+    """A saved guest session that goes by `name`."""
+    session = SessionStore()
+    session[SESSION_NAME_KEY] = name
+    session.save()
+    return session
 
 
 def _forget_connections() -> None:

@@ -1,20 +1,19 @@
 """`/ws/chat/<room>/` through the whole ASGI application, on a real redis-server."""
 
-import asyncio
 import json
 
 import pytest
 import redis
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from shared.chat import HISTORY_LENGTH, member_counts, post_message
 from shared.identity import SESSION_NAME_KEY
 from shared.models import Message
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_UNKNOWN_ROOM
-from tests.consumers.conftest import websocket
+from tests.consumers.conftest import guest_session, sign_up, signed_in_cookie, websocket
+from tests.helpers import until
 from ws.hub import Hub
 from ws.worker import Worker
 
@@ -48,36 +47,19 @@ def stored_texts(room: str = "lobby") -> list[str]:
 
 
 @sync_to_async
-def guest_session(name: str) -> SessionStore:
-    session = SessionStore()
-    session[SESSION_NAME_KEY] = name
-    session.save()
-    return session
-
-
-@sync_to_async
 def rename(session: SessionStore, name: str) -> None:
     session[SESSION_NAME_KEY] = name
     session.save()
 
 
-@sync_to_async
-def signed_in_cookie(username: str) -> str:
-    user = get_user_model().objects.create_user(username, password="irrelevant-here")
-    browser = Client()
-    browser.force_login(user)
-    return f"sessionid={browser.cookies['sessionid'].value}"
+async def signed_up_cookie(username: str) -> str:
+    """A new user's session, as a Cookie header's value."""
+    await sign_up(username)
+    return await signed_in_cookie(username)
 
 
 def counts(url: str, room: str = "lobby") -> int | None:
     return member_counts(redis.Redis.from_url(url, decode_responses=True), [room])[room]
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------- history and live messages
@@ -170,7 +152,7 @@ async def test_a_client_that_reconnects_catches_up_from_history_without_duplicat
 
 async def test_a_signed_in_user_writes_under_their_username(live_redis):
     """The author is the username, whatever the session says."""
-    client, _ = await enter(cookie=await signed_in_cookie("grace"))
+    client, _ = await enter(cookie=await signed_up_cookie("grace"))
     await say(client, "hi")
     assert (await next_message(client))["author"] == "grace"
     await client.disconnect()
@@ -334,7 +316,7 @@ async def test_text_with_a_c1_control_is_refused_and_not_stored(live_redis):
 
 async def test_every_message_says_whether_its_author_is_an_account(live_redis):
     """guest: false for a signed-in user, true for a guest: live and in the history."""
-    member, _ = await enter(cookie=await signed_in_cookie("grace"))
+    member, _ = await enter(cookie=await signed_up_cookie("grace"))
     visitor, _ = await enter(cookie=f"sessionid={(await guest_session('Ada')).session_key}")
     await say(member, "from grace")
     assert (await next_message(visitor))["guest"] is False
@@ -356,7 +338,7 @@ async def test_a_guest_whose_name_an_account_took_writes_under_a_new_guest_name(
     client, _ = await enter(cookie=f"sessionid={session.session_key}")
     await say(client, "before")
     assert (await next_message(client))["author"] == "ALICE"
-    await signed_in_cookie("alice")  # signs up alice
+    await sign_up("alice")
     await say(client, "after")
     after = await next_message(client)
     assert after["author"].startswith("guest-")

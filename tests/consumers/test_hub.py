@@ -9,6 +9,7 @@ import pytest
 from django.utils.module_loading import import_string
 
 from shared.layers import channel_layer_settings
+from tests.helpers import until
 from ws import hub as hub_module
 from ws.jobs import Jobs
 from ws.worker import Worker
@@ -28,13 +29,6 @@ def layer_for(url: str, kind: str):
     """A channel layer configured like the app's, on the tests' own Redis."""
     config = channel_layer_settings(kind, url, "test")
     return import_string(config["BACKEND"])(**config["CONFIG"])
-
-
-async def until(condition, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(params=["redis", "pubsub"])

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from shared import sessions
 from shared.logs import SOCKET_ID
 from tests.consumers.conftest import http, websocket
+from tests.helpers import until
 from ws import hub as hub_module
 from ws.consumers.ping import PingConsumer
 from ws.jobs import Jobs
@@ -138,12 +139,6 @@ class FakeLayer:
             self.refusals -= 1
             raise redis.ConnectionError("Redis is down")
         self.sent.append(message["text"])
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - polling a plain predicate
-            await asyncio.sleep(0.01)
 
 
 async def test_a_publish_is_timed_and_each_refused_attempt_counts_as_a_failure(monkeypatch):

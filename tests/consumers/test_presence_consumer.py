@@ -6,13 +6,12 @@ import json
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from shared.layers import channel_layer_settings
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
-from tests.consumers.conftest import websocket
+from tests.consumers.conftest import sign_up, signed_in_cookie, websocket
+from tests.helpers import next_of, no_frame_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,13 +26,10 @@ async def presence(live_redis):
         yield live_redis
 
 
-@sync_to_async
-def sign_up(username: str) -> list[tuple[bytes, bytes]]:
+async def signed_up(username: str) -> list[tuple[bytes, bytes]]:
     """A new user's session cookie, as a header for a socket."""
-    user = get_user_model().objects.create_user(username, password="irrelevant-here")
-    browser = Client()
-    browser.force_login(user)
-    return [(b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())]
+    await sign_up(username)
+    return [(b"cookie", (await signed_in_cookie(username)).encode())]
 
 
 async def open_socket(path: str, cookie: list | None = None):
@@ -46,25 +42,7 @@ async def open_socket(path: str, cookie: list | None = None):
 async def watch(cookie: list) -> tuple:
     """A /ws/presence/ socket and the list it got on arrival."""
     client = await open_socket("/ws/presence/", cookie)
-    return client, await next_frame(client, "presence")
-
-
-async def next_frame(client, kind: str, username: str | None = None, timeout: float = 3.0) -> dict:
-    """The next frame of this type (about this user), skipping the others."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await client.receive_json_from(timeout=timeout)
-            if frame["type"] == kind and username in (None, frame.get("username")):
-                return frame
-
-
-async def no_status_of(client, username: str, seconds: float) -> None:
-    """Fail if a status of `username` arrives within `seconds`."""
-    try:
-        frame = await next_frame(client, "status", username, timeout=seconds)
-    except TimeoutError:
-        return
-    pytest.fail(f"unexpected {frame}")
+    return client, await next_of(client, "presence")
 
 
 async def test_an_anonymous_socket_is_accepted_then_closed_with_4401(presence):
@@ -78,8 +56,8 @@ async def test_an_anonymous_socket_is_accepted_then_closed_with_4401(presence):
 
 async def test_a_watcher_first_gets_every_registered_user_by_username(presence):
     """The list covers users who never connected, offline and never seen."""
-    await sign_up("zed")
-    alice = await sign_up("alice")
+    await signed_up("zed")
+    alice = await signed_up("alice")
     client, listing = await watch(alice)
     users = {user["username"]: user for user in listing["users"]}
     assert list(users) == ["alice", "zed"]
@@ -90,11 +68,11 @@ async def test_a_watcher_first_gets_every_registered_user_by_username(presence):
 
 async def test_a_user_opening_any_endpoint_is_announced_online_within_a_second(presence):
     """Bob opens only the private page's socket; Alice's list shows him online at once."""
-    watcher, _ = await watch(await sign_up("alice"))
-    bob = await sign_up("bob")
+    watcher, _ = await watch(await signed_up("alice"))
+    bob = await signed_up("bob")
     opened_at = time.monotonic()
     socket = await open_socket("/ws/ping/", bob)
-    status = await next_frame(watcher, "status", "bob", timeout=1.0)
+    status = await next_of(watcher, "status", username="bob", timeout=1.0)
     assert status["online"] is True
     assert time.monotonic() - opened_at < 1.0
     await socket.disconnect()
@@ -103,13 +81,13 @@ async def test_a_user_opening_any_endpoint_is_announced_online_within_a_second(p
 
 async def test_closing_the_last_socket_shows_offline_only_after_the_grace_period(presence):
     """No offline during the grace, then one within grace + a sweep or two."""
-    watcher, _ = await watch(await sign_up("alice"))
-    socket = await open_socket("/ws/ping/", await sign_up("bob"))
-    online = await next_frame(watcher, "status", "bob")
+    watcher, _ = await watch(await signed_up("alice"))
+    socket = await open_socket("/ws/ping/", await signed_up("bob"))
+    online = await next_of(watcher, "status", username="bob")
     closed_at = time.monotonic()
     await socket.disconnect()
-    await no_status_of(watcher, "bob", GRACE - 0.15)
-    offline = await next_frame(watcher, "status", "bob", timeout=2.0)
+    await no_frame_of(watcher, "status", GRACE - 0.15, username="bob")
+    offline = await next_of(watcher, "status", username="bob", timeout=2.0)
     assert offline["online"] is False
     assert offline["version"] > online["version"]
     assert offline["last_seen"] == pytest.approx(time.time() * 1000, abs=3000)
@@ -119,33 +97,33 @@ async def test_closing_the_last_socket_shows_offline_only_after_the_grace_period
 
 async def test_two_tabs_close_one_and_the_user_stays_online(presence):
     """The seed app's bug: closing one of two tabs must not show the user offline."""
-    watcher, _ = await watch(await sign_up("alice"))
-    bob = await sign_up("bob")
+    watcher, _ = await watch(await signed_up("alice"))
+    bob = await signed_up("bob")
     first, second = await open_socket("/ws/ping/", bob), await open_socket("/ws/presence/", bob)
-    await next_frame(watcher, "status", "bob")
+    await next_of(watcher, "status", username="bob")
     await first.disconnect()
-    await no_status_of(watcher, "bob", GRACE * 3)
+    await no_frame_of(watcher, "status", GRACE * 3, username="bob")
     await second.disconnect()
-    assert (await next_frame(watcher, "status", "bob"))["online"] is False
+    assert (await next_of(watcher, "status", username="bob"))["online"] is False
     await watcher.disconnect()
 
 
 async def test_a_reload_does_not_flicker_offline_and_online(presence):
     """Close and reopen within the grace period: watchers hear nothing at all."""
-    watcher, _ = await watch(await sign_up("alice"))
-    bob = await sign_up("bob")
+    watcher, _ = await watch(await signed_up("alice"))
+    bob = await signed_up("bob")
     socket = await open_socket("/ws/ping/", bob)
-    await next_frame(watcher, "status", "bob")
+    await next_of(watcher, "status", username="bob")
     await socket.disconnect()
     socket = await open_socket("/ws/ping/", bob)
-    await no_status_of(watcher, "bob", GRACE * 3)
+    await no_frame_of(watcher, "status", GRACE * 3, username="bob")
     await socket.disconnect()
     await watcher.disconnect()
 
 
 async def test_an_anonymous_socket_elsewhere_counts_for_nobody(presence):
     """Guests have no presence; their sockets announce nothing."""
-    watcher, _ = await watch(await sign_up("alice"))
+    watcher, _ = await watch(await signed_up("alice"))
     guest = await open_socket("/ws/ping/")
     await asyncio.sleep(0.5)
     frames = []
@@ -158,20 +136,20 @@ async def test_an_anonymous_socket_elsewhere_counts_for_nobody(presence):
 
 async def test_a_frame_sent_to_the_presence_endpoint_gets_unknown_type_and_the_socket_stays(presence):
     """The endpoint only sends; a frame is refused politely, and events still arrive."""
-    watcher, _ = await watch(await sign_up("alice"))
+    watcher, _ = await watch(await signed_up("alice"))
     await watcher.send_to(text_data=json.dumps({"type": "ping", "seq": 1}))
-    error = await next_frame(watcher, "error")
+    error = await next_of(watcher, "error")
     assert error["code"] == "unknown_type"
-    socket = await open_socket("/ws/ping/", await sign_up("bob"))
-    assert (await next_frame(watcher, "status", "bob"))["online"] is True
+    socket = await open_socket("/ws/ping/", await signed_up("bob"))
+    assert (await next_of(watcher, "status", username="bob"))["online"] is True
     await socket.disconnect()
     await watcher.disconnect()
 
 
 async def test_a_signed_in_user_is_on_the_public_board_under_their_username(presence):
     """shared.identity names signed-in users by username wherever others see them."""
-    board = await open_socket("/ws/public/", await sign_up("bob"))
-    welcome = await next_frame(board, "welcome")
+    board = await open_socket("/ws/public/", await signed_up("bob"))
+    welcome = await next_of(board, "welcome")
     assert welcome["you"]["name"] == "bob"
     await board.disconnect()
 
@@ -194,7 +172,7 @@ async def test_a_signed_in_socket_opens_and_gets_pongs_at_once_while_redis_is_un
 
     channel_layers.backends.clear()
     app_redis._async_clients.clear()
-    cookie = await sign_up("bob")
+    cookie = await signed_up("bob")
     started = time.monotonic()
     client = await open_socket("/ws/ping/", cookie)
     for seq in range(3):
@@ -209,13 +187,13 @@ async def test_a_signed_in_socket_opens_and_gets_pongs_at_once_while_redis_is_un
 
 async def test_a_watcher_that_opens_while_redis_is_down_gets_the_list_once_it_is_back(presence):
     """The socket opens at once; the list follows when Redis answers again."""
-    alice = await sign_up("alice")
+    alice = await signed_up("alice")
     presence.stop()
     try:
         client = await open_socket("/ws/presence/", alice)
         assert await client.receive_nothing(timeout=0.5)
     finally:
         presence.start()
-    listing = await next_frame(client, "presence", timeout=5)
+    listing = await next_of(client, "presence", timeout=5)
     assert [user["username"] for user in listing["users"]] == ["alice"]
     await client.disconnect()

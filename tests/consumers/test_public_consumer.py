@@ -1,7 +1,6 @@
 """`/ws/public/` through the whole ASGI app, with a real redis-server behind the board."""
 
 import asyncio
-import itertools
 import json
 
 import pytest
@@ -9,8 +8,8 @@ import pytest
 from shared.board import BoardStore, ClientDelays
 from shared.protocol import ROW_COLUMNS
 from shared.redis import async_redis, key
-from tests.consumers.conftest import websocket
-from tests.wsclient import rows_decoded
+from tests.consumers.conftest import guest_session, sign_up, signed_in_cookie, websocket
+from tests.helpers import next_of, ping, receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,21 +18,11 @@ async def join():
     client = websocket("/ws/public/")
     connected, _ = await client.connect()
     assert connected
-    welcome = rows_decoded(await client.receive_json_from(timeout=5))
+    welcome = await receive(client)
     assert welcome["type"] == "welcome"
     return client, welcome
 
 
-async def next_of(client, kind: str, timeout: float = 5.0) -> dict:
-    """The next frame of this type, skipping others (broadcasts interleave with answers)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = rows_decoded(await client.receive_json_from(timeout=timeout))
-            if frame["type"] == kind:
-                return frame
-
-
-SEQS = itertools.count(1)
 WARMED: set = set()
 
 
@@ -42,13 +31,8 @@ async def pong_for(client, warm: bool = True) -> dict:
     does, the socket's first pong is taken as a warm-up and not reported, unless warm=False."""
     if warm and client not in WARMED:
         WARMED.add(client)
-        await pong_for(client, warm=False)
-    seq = next(SEQS)
-    await client.send_json_to({"type": "ping", "seq": seq})
-    async with asyncio.timeout(5):
-        while (pong := await next_of(client, "pong"))["seq"] != seq:
-            pass
-    return pong
+        await ping(client)
+    return await ping(client)
 
 
 async def report(client, claimed_ms: float, pause: float = 0.0, warm: bool = True) -> dict:
@@ -454,9 +438,7 @@ async def test_a_handler_that_raises_gets_internal_error_and_the_board_goes_on(l
 # ---------------------------------------------------------------- names: rules and accounts
 
 from asgiref.sync import sync_to_async  # noqa: E402 - grouped with the tests that use it
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.test import Client  # noqa: E402
 
 from shared.identity import SESSION_NAME_KEY, current_guest_name  # noqa: E402
 
@@ -465,29 +447,9 @@ async def join_with(cookie: str):
     client = websocket("/ws/public/", headers=[(b"cookie", cookie.encode())])
     connected, _ = await client.connect()
     assert connected
-    welcome = rows_decoded(await client.receive_json_from(timeout=5))
+    welcome = await receive(client)
     assert welcome["type"] == "welcome"
     return client, welcome
-
-
-@sync_to_async
-def sign_up(username: str):
-    return get_user_model().objects.create_user(username, password="irrelevant-here")
-
-
-@sync_to_async
-def signed_in_cookie(username: str) -> str:
-    browser = Client()
-    browser.force_login(get_user_model().objects.get(username=username))
-    return f"sessionid={browser.cookies['sessionid'].value}"
-
-
-@sync_to_async
-def guest_session(name: str) -> SessionStore:
-    session = SessionStore()
-    session[SESSION_NAME_KEY] = name
-    session.save()
-    return session
 
 
 @sync_to_async

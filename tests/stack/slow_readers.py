@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import psutil
 from websockets.exceptions import ConnectionClosed
 
-from shared.stack import WS_WORKERS, Stack
+from deploy.stack import WS_WORKERS, Stack
+from tests.helpers import connect
 from tests.slowpeer import Ending, SlowPeer
-from tests.wsclient import connect
 
 # The slow peer: 20 reports a second, under the rate limit (30/s).
 SLOW_REPORTS_PER_SECOND = 20

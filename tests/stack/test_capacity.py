@@ -11,10 +11,10 @@ import re
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
+from tests.helpers import connect, request
 from tests.stack.test_operations import sample, scrape
-from tests.wsclient import connect, request
 
 pytestmark = pytest.mark.stack
 

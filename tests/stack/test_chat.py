@@ -13,11 +13,11 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_UNKNOWN_ROOM
-from shared.stack import WS_WORKERS
-from tests.chatclient import enter, enter_on_both_workers, next_message, say, unique_room
+from tests.chatclient import Listener, enter, enter_on_both_workers, next_message, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 pytestmark = pytest.mark.stack
 
@@ -232,37 +232,6 @@ def stored(stack, room: str) -> list[tuple[str, str]]:
             (room,),
         ).fetchall()
     return [(str(pk), text) for pk, text in rows]
-
-
-class Listener:
-    """Reads every message a socket receives, in the background."""
-
-    def __init__(self, socket):
-        self.socket = socket
-        self.received: list[dict] = []
-        self._task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for text in self.socket:
-                frame = json.loads(text)
-                if frame["type"] == "message":
-                    self.received.append(frame["message"])
-        except ConnectionClosed:
-            pass
-
-    def texts(self) -> list[str]:
-        return [m["text"] for m in self.received]
-
-    async def until_heard(self, texts: list[str], timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while not set(texts) <= set(self.texts()):
-            assert time.monotonic() < deadline, f"heard {self.texts()}, waiting for {texts}"
-            await asyncio.sleep(0.05)
-
-    async def close(self) -> None:
-        await self.socket.close()
-        await self._task
 
 
 async def everyone_hears(listeners: list[Listener], texts: list[str], timeout: float = 10) -> None:

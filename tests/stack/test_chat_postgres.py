@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from shared.stack import Stack
+from deploy.stack import Stack
 from tests.chatclient import enter, enter_on_both_workers, next_message, say, unique_room
 from tests.conftest import start_stack, stop_stack
 

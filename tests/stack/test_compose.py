@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.stack import NGINX_TEMPLATE, REPO, SUPERVISORD_TEMPLATE, render
+from deploy.stack import NGINX_TEMPLATE, REPO, SUPERVISORD_TEMPLATE, render
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -287,7 +287,7 @@ def test_rendering_with_compose_values_keeps_nginx_variables(template: str, ngin
 
 def test_the_images_envsubst_renders_what_the_local_stack_renders(template: str, nginx_env: dict[str, str]) -> None:
     """The nginx image substitutes every variable defined in its environment; that gives the same
-    config as shared.stack.render, so no nginx $variable collides with an environment name."""
+    config as deploy.stack.render, so no nginx $variable collides with an environment name."""
     envsubst = shutil.which("envsubst")
     if envsubst is None:
         pytest.skip("envsubst (gettext-base) is not installed")
@@ -401,9 +401,10 @@ def test_every_image_tag_is_an_exact_version(services: dict[str, dict[str, Any]]
 
 
 def test_build_context_leaves_out_local_state_and_secrets() -> None:
-    """The virtualenv, run directories, git history and .env never reach the image."""
+    """The virtualenv, run directories, git history and .env never reach the image, nor deploy/
+    (the local stack needs psutil, a development-only package)."""
     ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
-    assert {".venv", ".run", ".git", ".env"} <= ignored
+    assert {".venv", ".run", ".git", ".env", "deploy"} <= ignored
 
 
 def test_image_user_and_group_share_one_named_id() -> None:

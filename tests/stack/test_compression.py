@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.bench.load import CountingConnection
-from tests.wsclient import connect, receive
+from tests.helpers import connect, receive
 
 pytestmark = pytest.mark.stack
 

@@ -17,11 +17,12 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from deploy.stack import WS_WORKERS
 from shared.protocol import CLOSE_SERVICE_RESTART
-from shared.stack import WS_WORKERS
 from tests.chatclient import unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.wsclient import connect, receive
+from tests.helpers import connect, next_of, noting_worker, on_worker, receive, watch_presence
+from tests.stack.visitor import new_user
 
 pytestmark = pytest.mark.stack
 
@@ -42,17 +43,13 @@ def api_total(stack) -> int:
         return json.loads(response.read())["total"]
 
 
-def handshakes(stack, path: str) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count(f"WSCONNECT {path}") for n in WS_WORKERS}
-
-
 async def join_board_noting_worker(stack):
-    before = handshakes(stack, "/ws/public/")
-    socket = await connect(stack.ws_url, "/ws/public/")
-    assert (await receive(socket))["type"] == "welcome"
-    after = handshakes(stack, "/ws/public/")
-    (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
-    return socket, worker
+    async def join():
+        socket = await connect(stack.ws_url, "/ws/public/")
+        assert (await receive(socket))["type"] == "welcome"
+        return socket
+
+    return await noting_worker(stack, "/ws/public/", join())
 
 
 async def close_code_of(socket, timeout: float) -> tuple[int | None, float]:
@@ -234,15 +231,14 @@ async def test_a_drained_workers_room_seats_and_presence_leave_at_once(drain_sta
     drops within 2 s, and the user shows offline after the usual grace (3 s) plus a sweep — not
     after LIVE_TTL_SECONDS (30 s), as when a worker dies without running disconnect()."""
     from shared.chat import member_counts
-    from tests.stack.test_presence import new_user, next_frame, on_worker, watch
 
     victim, other = WS_WORKERS
     room = unique_room("seats")
     user = await asyncio.to_thread(new_user, drain_stack, "drained")
     watching_user = await asyncio.to_thread(new_user, drain_stack, "watcher")
-    watcher = await watch(drain_stack, other, watching_user)
+    watcher = await watch_presence(drain_stack, other, watching_user)
     presence = await on_worker(drain_stack, victim, "/ws/presence/", user)
-    assert (await next_frame(watcher, "status", user.username))["online"] is True
+    assert (await next_of(watcher, "status", username=user.username))["online"] is True
     seats = [await on_worker(drain_stack, victim, f"/ws/chat/{room}/", user) for _ in range(3)]
     # The other worker's seat is someone else's: any socket of `user` would keep them online.
     kept = await on_worker(drain_stack, other, f"/ws/chat/{room}/", watching_user)
@@ -263,7 +259,7 @@ async def test_a_drained_workers_room_seats_and_presence_leave_at_once(drain_sta
     while await members() != 1:
         assert time.monotonic() - stopped_at < 2.0, "the drained worker's seats stayed"
         await asyncio.sleep(0.05)
-    offline = await next_frame(watcher, "status", user.username, timeout=8)
+    offline = await next_of(watcher, "status", username=user.username, timeout=8)
     assert offline["online"] is False
     assert time.monotonic() - stopped_at < 3.0 + 1.0 + 2.0  # grace + sweep + slack, not the 30 s TTL
     await kept.close()

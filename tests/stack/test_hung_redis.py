@@ -10,12 +10,11 @@ import signal
 import time
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
-from shared.stack import WS_WORKERS
-from tests.chatclient import enter, say, unique_room
+from deploy.stack import WS_WORKERS
+from tests.chatclient import Listener, enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.wsclient import connect, receive, request
+from tests.helpers import connect, noting_worker, receive, request
 
 pytestmark = pytest.mark.stack
 
@@ -32,73 +31,26 @@ def hung_stack():
     stop_stack(stack)
 
 
-class Member:
-    """A socket in the room, the worker that serves it, and when each message reached it."""
-
-    def __init__(self, socket, worker: int):
-        self.socket = socket
-        self.worker = worker
-        self.heard: list[tuple[str, float]] = []  # (text, monotonic time)
-        self.seqs: list[int] = []  # each message's place in the room, as it came
-        self._task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for text in self.socket:
-                frame = json.loads(text)
-                if frame["type"] == "message":
-                    self.heard.append((frame["message"]["text"], time.monotonic()))
-                    self.seqs.append(frame["message"]["seq"])
-        except ConnectionClosed:
-            pass
-
-    def heard_at(self, text: str) -> float | None:
-        return next((at for said, at in self.heard if said == text), None)
-
-    def texts(self) -> list[str]:
-        return [said for said, _ in self.heard]
-
-    async def until_heard(self, texts: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not set(texts) <= set(self.texts()):
-            assert time.monotonic() < deadline, f"worker {self.worker} heard {self.texts()}, waiting for {texts}"
-            await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        await self.socket.close()
-        await self._task
-
-
-def handshakes(stack, room: str) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count(f"WSCONNECT /ws/chat/{room}/") for n in WS_WORKERS}
-
-
-async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Member]:
+async def members_on_both_workers(stack, room: str, count: int = 4) -> list[Listener]:
     """Enter one at a time, telling each socket's worker by the handshake it logged."""
     members = []
     for _ in range(count):
-        before = handshakes(stack, room)
-        socket, _ = await enter(stack, room)
-        after = handshakes(stack, room)
-        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
-        members.append(Member(socket, worker))
+        (socket, _), worker = await noting_worker(stack, f"/ws/chat/{room}/", enter(stack, room))
+        members.append(Listener(socket, worker))
     assert {m.worker for m in members} == set(WS_WORKERS), "the sockets all landed on one worker"
     return members
-
-
-def board_handshakes(stack) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
 
 
 async def board_pair_on_one_worker(stack, tries: int = 6) -> tuple[list, list]:
     """Two board sockets served by the same worker (and every socket opened on the way)."""
     opened, by_worker = [], {n: [] for n in WS_WORKERS}
-    for _ in range(tries):
-        before = board_handshakes(stack)
+
+    async def join() -> tuple:
         socket = await connect(stack.ws_url, "/ws/public/")
-        welcome = await receive(socket)
-        after = board_handshakes(stack)
-        (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+        return socket, await receive(socket)
+
+    for _ in range(tries):
+        (socket, welcome), worker = await noting_worker(stack, "/ws/public/", join())
         opened.append(socket)
         by_worker[worker].append((socket, welcome["you"]["id"]))
         if len(by_worker[worker]) == 2:
@@ -128,7 +80,7 @@ async def test_a_hung_redis_stalls_no_socket(hung_stack):
     await asyncio.gather(*(m.until_heard(["before"], timeout=5) for m in members))
     redis_pid = stack.pid_of("redis")
 
-    said: dict[str, tuple[Member, float]] = {}  # text -> (sender, sent at)
+    said: dict[str, tuple[Listener, float]] = {}  # text -> (sender, sent at)
     os.kill(redis_pid, signal.SIGSTOP)
     stopped_at = time.monotonic()
     try:
@@ -196,7 +148,7 @@ async def test_under_volume_every_member_gets_every_message_exactly_once_in_orde
 
     said: list[str] = []
 
-    async def send(k: int, sender: Member, until: float) -> None:
+    async def send(k: int, sender: Listener, until: float) -> None:
         n = 0
         while time.monotonic() < until:
             n += 1

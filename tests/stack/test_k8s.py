@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.stack import NGINX_TEMPLATE, REPO
+from deploy.stack import NGINX_TEMPLATE, REPO
 
 K8S = REPO / "k8s"
 MANIFESTS = sorted(K8S.glob("*.yaml")) + sorted((K8S / "examples").glob("*.yaml"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.stack import REPO, Stack, free_port
+from deploy.stack import REPO, Stack, free_port
 
 pytestmark = pytest.mark.stack
 
@@ -17,7 +17,7 @@ def stack_cli(command: str, port: int, run_dir: Path) -> subprocess.CompletedPro
     env = {**os.environ, "PORT": str(port), "STACK_DIR": str(run_dir)}
     env.pop("REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "shared.stack", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "deploy.stack", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
 
 

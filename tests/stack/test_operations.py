@@ -7,19 +7,17 @@ stand-in for Sentry, so the checks also show the three working together.
 import asyncio
 import json
 import re
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
+from deploy.stack import WS_WORKERS, Stack
 from shared.protocol import CLOSE_UNAVAILABLE
-from shared.stack import WS_WORKERS, Stack
 from tests.conftest import start_stack, stop_stack
+from tests.helpers import connect, fetch, receive, request, until
 from tests.sentry_ingest import SentryIngest
-from tests.wsclient import connect, receive, request
 
 pytestmark = pytest.mark.stack
 
@@ -32,14 +30,6 @@ def ops_stack() -> Iterator[Stack]:
         running = start_stack(LOG_FORMAT="json", SENTRY_DSN=ingest.dsn)
         yield running
         stop_stack(running)
-
-
-def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
 
 
 def scrape(stack: Stack) -> dict[tuple[str, tuple], float]:
@@ -115,10 +105,12 @@ async def test_a_killed_workers_open_sockets_leave_the_metrics_with_it(ops_stack
     ops_stack.ctl("signal", "KILL", "ws:ws-1")
     survivors = await still_open(board, settle=2.0)
     assert 0 < len(survivors) < 6
-    deadline = time.monotonic() + 10
-    while sample(scrape(ops_stack), "ping_websockets_open", **PUBLIC) != before + len(survivors):
-        assert time.monotonic() < deadline, "the dead worker's sockets still count"
-        await asyncio.sleep(0.2)
+    await until(
+        lambda: sample(scrape(ops_stack), "ping_websockets_open", **PUBLIC) == before + len(survivors),
+        10,
+        0.2,
+        "the dead worker's sockets still count",
+    )
     for socket in board:
         await socket.close()
     ops_stack.wait_until_ready(30)
@@ -138,10 +130,12 @@ async def still_open(sockets: list, settle: float) -> list:
 
 
 async def until_sample(stack: Stack, name: str, wanted: float, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while sample(scrape(stack), name) != wanted:
-        assert time.monotonic() < deadline, f"{name} did not become {wanted} within {timeout} s"
-        await asyncio.sleep(0.5)
+    await until(
+        lambda: sample(scrape(stack), name) == wanted,
+        timeout,
+        0.5,
+        f"{name} did not become {wanted} within {timeout} s",
+    )
 
 
 async def test_redis_unavailable_is_one_while_the_stacks_redis_is_stopped(ops_stack):

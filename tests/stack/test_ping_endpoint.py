@@ -7,7 +7,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_LARGE
-from tests.wsclient import connect, receive, request
+from tests.helpers import connect, receive, request
 
 pytestmark = pytest.mark.stack
 

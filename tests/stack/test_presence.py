@@ -5,7 +5,6 @@ go offline within seconds, and the default grace (3 s) and sweep (1 s).
 """
 
 import asyncio
-import itertools
 import json
 import os
 import re
@@ -13,13 +12,12 @@ import signal
 import time
 
 import pytest
-from websockets.asyncio.client import unix_connect
 from websockets.exceptions import ConnectionClosed
 
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
 from tests.conftest import start_stack, stop_stack
-from tests.stack.visitor import Visitor
-from tests.wsclient import connect, receive
+from tests.helpers import connect, next_of, no_frame_of, on_worker, receive, until, watch_presence
+from tests.stack.visitor import Visitor, new_user
 
 pytestmark = pytest.mark.stack
 
@@ -29,7 +27,6 @@ GRACE = 3.0
 SWEEP = 1.0
 # Slack for two busy cores shared with other test runs.
 MARGIN = 1.5
-_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -42,48 +39,6 @@ def stack():
     )
     yield running
     stop_stack(running)
-
-
-def new_user(stack, prefix: str) -> Visitor:
-    """A visitor who has just signed up (and so is signed in)."""
-    visitor = Visitor(stack.url)
-    page = visitor.sign_up(f"{prefix}-{next(_numbers)}-{os.getpid()}")
-    assert page.status == 200, page.body[:2000]
-    return visitor
-
-
-def on_worker(stack, worker: int, path: str, visitor: Visitor):
-    """A signed-in socket straight to one Daphne worker (bypassing nginx's balancing)."""
-    return unix_connect(
-        str(stack.ws_socket(worker)),
-        # The Host nginx passes on, so the origin check sees the same origin as through nginx.
-        uri=f"ws://127.0.0.1:{stack.port}{path}",
-        origin=stack.url,
-        additional_headers=visitor.socket_headers,
-    )
-
-
-async def watch(stack, worker: int, visitor: Visitor):
-    socket = await on_worker(stack, worker, "/ws/presence/", visitor)
-    await next_frame(socket, "presence")
-    return socket
-
-
-async def next_frame(socket, kind: str, username: str | None = None, timeout: float = 5.0) -> dict:
-    """The next frame of this type (about this user), skipping the others."""
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await receive(socket, timeout)
-            if frame["type"] == kind and username in (None, frame.get("username")):
-                return frame
-
-
-async def no_status_of(socket, username: str, seconds: float) -> None:
-    try:
-        frame = await next_frame(socket, "status", username, timeout=seconds)
-    except TimeoutError:
-        return
-    pytest.fail(f"unexpected {frame}")
 
 
 def row_state(page_body: str, username: str) -> str:
@@ -157,19 +112,19 @@ async def test_an_anonymous_presence_socket_is_closed_with_4401(stack):
 async def test_tabs_on_both_workers_count_as_one_user_and_closing_one_keeps_them_online(stack):
     """Online within 1 s of the first tab (on the other worker), still online after one of two
     tabs closes, offline after the grace once the last one closes."""
-    watcher = await watch(stack, 2, new_user(stack, "watcher"))
+    watcher = await watch_presence(stack, 2, new_user(stack, "watcher"))
     erin = new_user(stack, "erin")
     opened_at = time.monotonic()
     first = await on_worker(stack, 1, "/ws/ping/", erin)
-    assert (await next_frame(watcher, "status", erin.username, timeout=1.0))["online"] is True
+    assert (await next_of(watcher, "status", username=erin.username, timeout=1.0))["online"] is True
     online_took = time.monotonic() - opened_at
     assert online_took < 1.0
     second = await on_worker(stack, 2, "/ws/ping/", erin)
     await first.close()
-    await no_status_of(watcher, erin.username, GRACE + SWEEP + MARGIN)
+    await no_frame_of(watcher, "status", GRACE + SWEEP + MARGIN, username=erin.username)
     await second.close()
     closed_at = time.monotonic()
-    offline = await next_frame(watcher, "status", erin.username, timeout=GRACE + SWEEP + MARGIN + 1)
+    offline = await next_of(watcher, "status", username=erin.username, timeout=GRACE + SWEEP + MARGIN + 1)
     took = time.monotonic() - closed_at
     print(f"\nonline {online_took:.2f} s after the first tab opened; offline {took:.2f} s after the last closed")
     assert offline["online"] is False
@@ -179,14 +134,14 @@ async def test_tabs_on_both_workers_count_as_one_user_and_closing_one_keeps_them
 
 async def test_a_reload_moving_to_the_other_worker_does_not_flicker(stack):
     """Close on worker 1, reopen on worker 2 half a second later: watchers hear nothing."""
-    watcher = await watch(stack, 1, new_user(stack, "watcher"))
+    watcher = await watch_presence(stack, 1, new_user(stack, "watcher"))
     frank = new_user(stack, "frank")
     page = await on_worker(stack, 1, "/ws/ping/", frank)
-    await next_frame(watcher, "status", frank.username)
+    await next_of(watcher, "status", username=frank.username)
     await page.close()
     await asyncio.sleep(0.5)
     page = await on_worker(stack, 2, "/ws/ping/", frank)
-    await no_status_of(watcher, frank.username, GRACE + SWEEP + MARGIN)
+    await no_frame_of(watcher, "status", GRACE + SWEEP + MARGIN, username=frank.username)
     await page.close()
     await watcher.close()
 
@@ -196,25 +151,24 @@ async def test_the_users_page_is_rendered_with_the_current_statuses(stack):
     gina = new_user(stack, "gina")
     reader = new_user(stack, "reader")
     async with connect(stack.ws_url, "/ws/ping/", additional_headers=gina.socket_headers):
-        deadline = time.monotonic() + 5
-        while row_state(reader.get("/users/").body, gina.username) != "true":
-            assert time.monotonic() < deadline, "never shown online"
-            await asyncio.sleep(0.1)
+        await until(
+            lambda: row_state(reader.get("/users/").body, gina.username) == "true", 5, 0.1, "never shown online"
+        )
     assert row_state(reader.get("/users/").body, reader.username) == "false"
 
 
 async def test_users_of_a_worker_killed_with_sigkill_go_offline_within_the_expiry(stack):
     """kill -9 runs no disconnect(): the user's connection expires (TTL) and the surviving
     worker's sweep announces the offline; nobody stays online for ever."""
-    watcher = await watch(stack, 2, new_user(stack, "watcher"))
+    watcher = await watch_presence(stack, 2, new_user(stack, "watcher"))
     henry = new_user(stack, "henry")
     doomed = await on_worker(stack, 1, "/ws/ping/", henry)
-    await next_frame(watcher, "status", henry.username)
+    await next_of(watcher, "status", username=henry.username)
     await asyncio.sleep(HEARTBEAT * 2)  # a steady state: at least one heartbeat since the join
     try:
         killed_at = time.monotonic()
         os.kill(stack.pid_of("ws:ws-1"), signal.SIGKILL)
-        offline = await next_frame(watcher, "status", henry.username, timeout=TTL + SWEEP + MARGIN + 2)
+        offline = await next_of(watcher, "status", username=henry.username, timeout=TTL + SWEEP + MARGIN + 2)
         took = time.monotonic() - killed_at
     finally:
         await doomed.close()
@@ -231,11 +185,11 @@ async def test_signed_in_users_appear_on_the_public_board_and_in_chat_under_thei
     """The session cookie is how the Daphne consumers know who a socket is."""
     ivy = new_user(stack, "ivy")
     async with connect(stack.ws_url, "/ws/public/", additional_headers=ivy.socket_headers) as board:
-        assert (await next_frame(board, "welcome"))["you"]["name"] == ivy.username
+        assert (await next_of(board, "welcome"))["you"]["name"] == ivy.username
     async with connect(stack.ws_url, "/ws/chat/lobby/", additional_headers=ivy.socket_headers) as room:
-        await next_frame(room, "history")
+        await next_of(room, "history")
         await room.send(json.dumps({"type": "message", "text": "hello from ivy"}))
-        message = (await next_frame(room, "message"))["message"]
+        message = (await next_of(room, "message"))["message"]
     assert (message["author"], message["text"]) == (ivy.username, "hello from ivy")
 
 
@@ -260,17 +214,19 @@ async def test_presence_recovers_by_itself_after_redis_restarts_empty(stack):
     """Redis loses everything: open sockets are rewritten by the next heartbeat (still online),
     and new changes reach watchers again."""
     watcher_user, kate, leo = new_user(stack, "watcher"), new_user(stack, "kate"), new_user(stack, "leo")
-    watcher = await watch(stack, 2, watcher_user)
+    watcher = await watch_presence(stack, 2, watcher_user)
     kates_page = await on_worker(stack, 1, "/ws/ping/", kate)
-    await next_frame(watcher, "status", kate.username)
+    await next_of(watcher, "status", username=kate.username)
     stack.ctl("restart", "redis")
     stack.wait_until_ready(30)
-    deadline = time.monotonic() + 10
-    while row_state(leo.get("/users/").body, kate.username) != "true":
-        assert time.monotonic() < deadline, "kate not rewritten after the restart"
-        await asyncio.sleep(0.2)
+    await until(
+        lambda: row_state(leo.get("/users/").body, kate.username) == "true",
+        10,
+        0.2,
+        "kate not rewritten after the restart",
+    )
     async with connect(stack.ws_url, "/ws/ping/", additional_headers=leo.socket_headers):
-        online = await next_frame(watcher, "status", leo.username, timeout=10)
+        online = await next_of(watcher, "status", username=leo.username, timeout=10)
     assert online["online"] is True
     await kates_page.close()
     await watcher.close()

@@ -11,10 +11,10 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 from tests.conftest import start_stack, stop_stack
 from tests.delayproxy import DelayProxy
-from tests.wsclient import connect, receive, request
+from tests.helpers import connect, next_of, noting_worker, ping, receive, request
 
 pytestmark = pytest.mark.stack
 
@@ -39,36 +39,13 @@ async def get(url: str) -> str:
     return await asyncio.to_thread(read)
 
 
-def handshakes(stack) -> dict[int, int]:
-    return {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT /ws/public/") for n in WS_WORKERS}
-
-
-SEQ = iter(range(1, 10**9))
-
-
 async def join(stack, ws_url: str | None = None):
     """Join and take the socket's first pong as a warm-up (not reported, as a page does)."""
     socket = await connect(ws_url or stack.ws_url, "/ws/public/")
     welcome = await receive(socket)
     assert welcome["type"] == "welcome"
-    await pong_for(socket)
+    await ping(socket)
     return socket, welcome
-
-
-async def pong_for(socket) -> dict:
-    seq = next(SEQ)
-    await socket.send(json.dumps({"type": "ping", "seq": seq}))
-    while (pong := await next_of(socket, "pong"))["seq"] != seq:
-        pass
-    return pong
-
-
-async def next_of(socket, kind: str, timeout: float = 5.0) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await receive(socket, timeout)
-            if frame["type"] == kind:
-                return frame
 
 
 async def announcement_of(socket, client_id: str, timeout: float = 5.0) -> dict:
@@ -91,7 +68,7 @@ async def departure_of(socket, client_id: str, timeout: float = 5.0) -> dict:
 
 async def board_answer(socket, delay: float = 1.0) -> dict:
     """Ping, and report `delay` as the claim on its pong at once; the `delays` answer."""
-    pong = await pong_for(socket)
+    pong = await ping(socket)
     await socket.send(json.dumps({"type": "delay", "delay_ms": delay, "seq": pong["seq"], "token": pong["token"]}))
     return await next_of(socket, "delays")
 
@@ -109,10 +86,7 @@ async def until_board(socket, condition, timeout: float = 10.0) -> dict:
 
 async def join_noting_worker(stack):
     """Join, and tell which Daphne worker took the socket (its handshake log grew)."""
-    before = handshakes(stack)
-    socket, welcome = await join(stack)
-    after = handshakes(stack)
-    (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+    (socket, welcome), worker = await noting_worker(stack, "/ws/public/", join(stack))
     return socket, welcome["you"], worker
 
 

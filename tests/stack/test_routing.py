@@ -1,22 +1,13 @@
 """The split deployment over real sockets: nginx routes pages to Gunicorn and /ws/ to Daphne."""
 
 import json
-import urllib.request
 
 import pytest
 
-from shared.stack import WS_WORKERS, _http_status
-from tests.wsclient import connect, request
+from deploy.stack import WS_WORKERS, _http_status
+from tests.helpers import connect, fetch, handshakes, request
 
 pytestmark = pytest.mark.stack
-
-
-def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
 
 
 def test_every_page_is_served_through_nginx(stack):
@@ -77,11 +68,11 @@ def test_plain_http_under_ws_gets_daphnes_short_404(stack):
 
 async def test_sockets_are_spread_over_both_daphne_workers(stack):
     """least_conn puts concurrent sockets on both workers (each logs its own handshakes)."""
-    before = {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT ") for n in WS_WORKERS}
+    before = handshakes(stack, "/ws/ping/")
     sockets = [await connect(stack.ws_url, "/ws/ping/") for _ in range(6)]
     for seq, socket in enumerate(sockets):
         assert (await request(socket, {"type": "ping", "seq": seq}))["seq"] == seq
     for socket in sockets:
         await socket.close()
-    after = {n: stack.log(f"ws-{n}").read_text().count("WSCONNECT ") for n in WS_WORKERS}
+    after = handshakes(stack, "/ws/ping/")
     assert all(after[n] > before[n] for n in WS_WORKERS), (before, after)

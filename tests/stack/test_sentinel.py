@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.stack import Stack, free_port
+from deploy.stack import Stack, free_port
 from tests.chatclient import enter_on_both_workers, unique_room
 from tests.conftest import stop_stack
-from tests.stack.test_presence import new_user, next_frame, on_worker, watch
-from tests.wsclient import receive
+from tests.helpers import next_of, on_worker, receive, watch_presence
+from tests.stack.visitor import new_user
 
 pytestmark = pytest.mark.stack
 
@@ -157,7 +157,7 @@ async def test_the_master_killed_chat_board_and_presence_recover_within_10_s(ha_
     room = unique_room("ha")
     members = await enter_on_both_workers(ha_stack, room, count=4)
     watcher_user = await asyncio.to_thread(new_user, ha_stack, "watcher")
-    watcher = await watch(ha_stack, 1, watcher_user)
+    watcher = await watch_presence(ha_stack, 1, watcher_user)
     board_watcher = await on_worker(ha_stack, 1, "/ws/public/", watcher_user)
     assert (await receive(board_watcher))["type"] == "welcome"
     seen: dict[int, set[str]] = {index: set() for index in range(len(members))}
@@ -198,7 +198,7 @@ async def test_the_master_killed_chat_board_and_presence_recover_within_10_s(ha_
     # A user who signs in after the failover shows online.
     late_user = await asyncio.to_thread(new_user, ha_stack, "late")
     late_socket = await on_worker(ha_stack, 2, "/ws/presence/", late_user)
-    online = await next_frame(watcher, "status", late_user.username, timeout=RECOVERY_SECONDS)
+    online = await next_of(watcher, "status", username=late_user.username, timeout=RECOVERY_SECONDS)
     assert online["online"] is True
     presence_recovered = time.monotonic() - killed_at
 

@@ -10,24 +10,21 @@ sockets on each worker and one through nginx; then the session ends.
 """
 
 import asyncio
-import itertools
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
-from websockets.asyncio.client import unix_connect
 from websockets.exceptions import ConnectionClosed
 
+from deploy.stack import REPO, WS_WORKERS
 from shared.protocol import CLOSE_SIGN_IN_REQUIRED
-from shared.stack import REPO, WS_WORKERS
 from tests.chatclient import unique_room
 from tests.conftest import start_stack, stop_stack
-from tests.stack.visitor import PASSWORD, Visitor
-from tests.wsclient import connect, receive
+from tests.helpers import connect, next_of, on_worker, receive
+from tests.stack.visitor import PASSWORD, Visitor, new_user
 
 pytestmark = pytest.mark.stack
 
@@ -38,7 +35,6 @@ HEARTBEAT = 2.0
 MARGIN = 1.0
 GRACE = 3.0
 SWEEP = 1.0
-_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="class")
@@ -58,29 +54,11 @@ def fast_heartbeat_stack():
 # ---------------------------------------------------------------- helpers
 
 
-def new_user(stack, prefix: str) -> Visitor:
-    visitor = Visitor(stack.url)
-    page = visitor.sign_up(f"{prefix}-{next(_numbers)}-{os.getpid()}")
-    assert page.status == 200, page.body[:2000]
-    return visitor
-
-
 def another_browser(stack, visitor: Visitor) -> Visitor:
     """The same user signed in from another browser: a session of its own."""
     other = Visitor(stack.url)
     assert other.sign_in(visitor.username).status == 200
     return other
-
-
-def on_worker(stack, worker: int, path: str, visitor: Visitor):
-    """A socket straight to one Daphne worker, with the visitor's cookie."""
-    return unix_connect(
-        str(stack.ws_socket(worker)),
-        # The Host nginx passes on, so the origin check sees the same origin as through nginx.
-        uri=f"ws://127.0.0.1:{stack.port}{path}",
-        origin=stack.url,
-        additional_headers=visitor.socket_headers,
-    )
 
 
 async def open_everywhere(stack, visitor: Visitor, room: str) -> list:
@@ -130,14 +108,6 @@ async def still_open(socket, seconds: float) -> bool:
         return False
 
 
-async def status_of(watcher, username: str, timeout: float) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await receive(watcher, timeout)
-            if frame["type"] == "status" and frame["username"] == username:
-                return frame
-
-
 def database(stack) -> sqlite3.Connection:
     url = stack.env["DATABASE_URL"]
     assert url.startswith("sqlite:///"), "these tests edit start_stack's SQLite file directly"
@@ -172,7 +142,7 @@ class TestAnnounced:
         listener = await on_worker(stack, 1, f"/ws/chat/{room}/", bob)
         await receive(listener, 10)
         sockets = await open_everywhere(stack, alice, room)
-        assert (await status_of(watcher, alice.username, 10))["online"] is True
+        assert (await next_of(watcher, "status", username=alice.username, timeout=10))["online"] is True
 
         # Alice's first tab keeps talking while the second one signs out.
         sent = 0
@@ -214,7 +184,7 @@ class TestAnnounced:
         history = (await receive(reader, 10))["messages"]
         assert [m["id"] for m in history if m["author"] == alice.username] == [m["id"] for m in mine]
 
-        offline = await status_of(watcher, alice.username, GRACE + SWEEP + 3)
+        offline = await next_of(watcher, "status", username=alice.username, timeout=GRACE + SWEEP + 3)
         assert offline["online"] is False
         print(f"offline announced {time.monotonic() - signed_out_at - took:.2f} s after the close")
         for socket in (watcher, listener, reader):
@@ -227,12 +197,12 @@ class TestAnnounced:
         watcher = await on_worker(stack, 1, "/ws/presence/", new_user(stack, "watcher"))
         kept = await on_worker(stack, 2, "/ws/ping/", laptop)
         sockets = await open_everywhere(stack, carol, unique_room("kept"))
-        assert (await status_of(watcher, carol.username, 10))["online"] is True
+        assert (await next_of(watcher, "status", username=carol.username, timeout=10))["online"] is True
         carol.sign_out()
         await all_closed_with_4401(sockets, ANNOUNCED_WITHIN)
         assert await still_open(kept, 1.0)
-        with pytest.raises(TimeoutError):
-            await status_of(watcher, carol.username, GRACE + SWEEP + 1)  # no offline: the laptop is on
+        with pytest.raises(TimeoutError):  # no offline: the laptop is on
+            await next_of(watcher, "status", username=carol.username, timeout=GRACE + SWEEP + 1)
         for socket in (kept, watcher):
             await socket.close()
 

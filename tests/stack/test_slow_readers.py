@@ -12,7 +12,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from shared.stack import WS_WORKERS
+from deploy.stack import WS_WORKERS
 from tests.chatclient import enter, say, unique_room
 from tests.conftest import start_stack, stop_stack
 from tests.slowpeer import OPCODE_PING, OPCODE_PONG, SlowPeer

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from shared.stack import BROTLI_STATIC_MODULE
+from deploy.stack import BROTLI_STATIC_MODULE
 
 pytestmark = pytest.mark.stack
 

@@ -1,5 +1,7 @@
 """A visitor over plain HTTP, as a browser without JavaScript: cookies, CSRF tokens, forms."""
 
+import itertools
+import os
 import re
 import urllib.error
 import urllib.parse
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from http.cookiejar import CookieJar
 
 PASSWORD = "correct-horse-battery-staple"
+_numbers = itertools.count(1)
 _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -69,3 +72,12 @@ class Visitor:
                 return Page(response.status, response.url, response.read().decode())
         except urllib.error.HTTPError as error:
             return Page(error.code, error.url, error.read().decode())
+
+
+def new_user(stack, prefix: str) -> Visitor:
+    """A visitor of `stack` who has just signed up (and so is signed in), under a name no other
+    test or test process uses: <prefix>-<n>-<pid>."""
+    visitor = Visitor(stack.url)
+    page = visitor.sign_up(f"{prefix}-{next(_numbers)}-{os.getpid()}")
+    assert page.status == 200, page.body[:2000]
+    return visitor

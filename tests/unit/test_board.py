@@ -12,7 +12,7 @@ import redis.asyncio
 from shared.board import HISTOGRAM_EDGES_MS, MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
 from shared.protocol import ROW_COLUMNS, decode_row
 from shared.stats import percentile
-from tests.wsclient import rows_decoded
+from tests.helpers import rows_decoded
 
 
 def client(n: int, delay: float | None = None) -> ClientDelays:

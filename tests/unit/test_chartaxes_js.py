@@ -1,30 +1,15 @@
 """web/static/js/chartaxes.js under node: clock ticks to the second, whole-number counts."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
-import pytest
+from tests.helpers import run_node, static_js
 
-AXES_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "chartaxes.js").as_uri()
+AXES_JS = static_js("chartaxes.js")
 
 
 def run_js(body: str) -> object:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/chartaxes.js")
     script = f"import * as axes from {json.dumps(AXES_JS)};\n{body}\n"
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(script, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
 
 
 def test_time_ticks_are_clock_times_to_the_second_at_whole_second_steps():

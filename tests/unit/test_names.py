@@ -3,8 +3,6 @@ any script, with accents or emoji, are kept; the keys that tell two names apart 
 and the trimming that the pages (String.prototype.trim) and the server share."""
 
 import json
-import shutil
-import subprocess
 import sys
 
 import pytest
@@ -21,6 +19,7 @@ from shared.protocol import (
     parse_client_frame,
     trim,
 )
+from tests.helpers import run_node
 
 
 def refusal(name: object) -> str:
@@ -201,17 +200,11 @@ def test_keys_fold_ligatures_and_sharp_s():
 def test_trimming_cuts_exactly_what_javascript_trim_cuts_over_the_whole_bmp():
     """The pages count after `value.trim()`; the server after `trim`: for every BMP code point,
     both agree whether it is cut. (Needs node, as tests/unit/test_stats_js.py.)"""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to compare with String.prototype.trim")
-    script = (
+    js_cut = run_node(
         "const cut = [];"
         "for (let c = 0; c <= 0xffff; c++) { if (String.fromCharCode(c).trim() === '') cut.push(c); }"
         "console.log(JSON.stringify(cut));"
     )
-    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30, check=False)
-    assert done.returncode == 0, done.stderr
-    js_cut = json.loads(done.stdout)
     python_cut = [c for c in range(0x10000) if trim(chr(c)) == ""]
     assert python_cut == js_cut
     assert sorted(map(ord, TRIMMED)) == js_cut

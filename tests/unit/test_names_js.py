@@ -2,15 +2,11 @@
 (shared/protocol.py): code points after the same trimming, with a message that says why."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
 
 from shared.protocol import NAME_MAX_CHARS, ProtocolError, clean_name, trim
+from tests.helpers import run_node, static_js
 
-NAMES_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "names.js").as_uri()
+NAMES_JS = static_js("names.js")
 
 SAMPLES = [
     "Ada",
@@ -27,19 +23,12 @@ SAMPLES = [
 
 
 def run_js(body: str, payload: object) -> object:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/names.js")
     script = (
         f"import * as names from {json.dumps(NAMES_JS)};\n"
         f"const input = JSON.parse({json.dumps(json.dumps(payload))});\n"
         f"{body}\n"
     )
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(script)
 
 
 def server_accepts_length(text: str) -> bool:

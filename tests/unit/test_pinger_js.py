@@ -2,13 +2,10 @@
 warm-up, lost, late and stalled pongs, hidden pages. No result is ever a phantom sample."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
-import pytest
+from tests.helpers import run_node, static_js
 
-PINGER_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "pinger.js").as_uri()
+PINGER_JS = static_js("pinger.js")
 
 # A harness: a socket that records what is sent and passes on what the test feeds it (state
 # changes, pongs) the way LiveSocket does (socket.on), a clock the test sets, real timers. The
@@ -39,15 +36,7 @@ async function answer(at) { socket.emit('pong', { type: 'pong', seq: sent.at(-1)
 
 
 def run_pinger(body: str) -> dict:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/pinger.js")
-    script = f"import * as pinger_ from {json.dumps(PINGER_JS)};\n{HARNESS}\n{body}\n"
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(f"import * as pinger_ from {json.dumps(PINGER_JS)};\n{HARNESS}\n{body}\n")
 
 
 def statuses(out: dict) -> list[tuple[str, float | None]]:

@@ -2,26 +2,17 @@
 how "last seen" reads."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-PRESENCE_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "presence.js").as_uri()
+from tests.helpers import run_node, static_js
+
+PRESENCE_JS = static_js("presence.js")
 
 
 def run_js(body: str) -> object:
     """Run `body` as an ES module with presence.js imported; return what it prints as JSON."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/presence.js")
-    script = f"import * as presence from {json.dumps(PRESENCE_JS)};\n{body}\n"
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(f"import * as presence from {json.dumps(PRESENCE_JS)};\n{body}\n")
 
 
 def test_a_late_or_repeated_status_never_replaces_a_newer_one():

@@ -398,3 +398,8 @@ def test_a_row_decodes_by_the_frames_columns_to_the_row_it_was():
     assert set(ROW_COLUMNS) == set(BoardRow.__annotations__)
     frame = json.loads(delays_frame(rows_json(encode_row(row) for row in ROWS), 2, encode_figures(SUMMARY, HISTOGRAM)))
     assert [decode_row(values, frame["columns"]) for values in frame["clients"]] == ROWS
+
+
+def test_a_row_an_older_worker_stored_as_an_object_decodes_as_it_is():
+    """During a rolling deploy Redis may hold rows written as objects: /api/public/ still shows them."""
+    assert decode_row(dict(ROWS[0])) == ROWS[0]

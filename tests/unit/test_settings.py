@@ -7,8 +7,8 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from deploy.stack import REPO
 from shared.env import env_bool, env_float, env_int, env_list, env_str
-from shared.stack import REPO
 
 
 def settings_load(**env: str) -> subprocess.CompletedProcess:

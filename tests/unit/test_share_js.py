@@ -1,28 +1,18 @@
 """web/static/js/share.js under node: what "Share this result" sends."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
-import pytest
+from tests.helpers import run_node, static_js
 
-SHARE_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "share.js").as_uri()
+SHARE_JS = static_js("share.js")
 
 
 def share_body(records: list[dict], max_samples: int) -> object:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/share.js")
     script = (
         f"import {{ shareBody }} from {json.dumps(SHARE_JS)};\n"
         f"console.log(JSON.stringify(shareBody({json.dumps(records)}, {max_samples})));\n"
     )
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(script)
 
 
 def record(at: float, delay: float | None, status: str | None = None) -> dict:

@@ -4,9 +4,6 @@ once (tab visible again, `online`, "Reconnect now"), and how a page listens. The
 the ones every page is served with (web/views/pageconfig.py)."""
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +15,10 @@ from shared.protocol import (
     CLOSE_UNAVAILABLE,
     CLOSE_UNKNOWN_ROOM,
 )
+from tests.helpers import run_node, static_js
 from web.views.pageconfig import CLOSE_CODES
 
-SOCKET_JS = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "socket.js").as_uri()
+SOCKET_JS = static_js("socket.js")
 
 # A browser-like global: window events, a document with a visibility state, and a WebSocket
 # whose every attempt is recorded; the test opens, feeds and drops them by hand.
@@ -48,18 +46,10 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 def run_js(body: str) -> object:
     """Run `body` as an ES module with socket.js as `s` and the close codes as `codes`; return
     what it prints, as JSON."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/socket.js")
-    script = (
+    return run_node(
         f"{PRELUDE}\nconst s = await import({json.dumps(SOCKET_JS)});\n"
         f"const codes = {json.dumps(CLOSE_CODES)};\n{body}\nprocess.exit(0);\n"
     )
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 # ---------------------------------------------------------------- the back-off, a pure function

@@ -1,9 +1,9 @@
-"""How the local stack fills nginx's brotli placeholders (shared/stack), and the settings'
+"""How the local stack fills nginx's brotli placeholders (deploy/stack), and the settings'
 static storage (web/storage.py)."""
 
 from pathlib import Path
 
-from shared.stack import brotli_static_values
+from deploy.stack import brotli_static_values
 from web.storage import HashedCompressedStorage
 
 

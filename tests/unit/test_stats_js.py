@@ -2,35 +2,25 @@
 
 import json
 import random
-import shutil
-import subprocess
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
 from shared.stats import percentile, summarize
+from tests.helpers import run_node, static_js
 
-ROOT = Path(__file__).resolve().parents[2]
-STATS_JS = (ROOT / "web" / "static" / "js" / "stats.js").as_uri()
+STATS_JS = static_js("stats.js")
 FIGURES = ("count", "min", "median", "p95", "p99", "max", "jitter")
 
 
 def run_js(body: str, payload: object) -> object:
     """Run `body` as an ES module with stats.js imported and `input` bound; return what it prints."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (v18 or later) is needed to run web/static/js/stats.js")
     script = (
         f"import * as stats from {json.dumps(STATS_JS)};\n"
         f"const input = JSON.parse({json.dumps(json.dumps(payload))});\n"
         f"{body}\n"
     )
-    done = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_node(script)
 
 
 def sample_lists() -> list[list[float]]:

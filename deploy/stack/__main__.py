@@ -1,4 +1,4 @@
-"""`python -m shared.stack run|up|down|status`: what `make run`, `make up` and `make down` do.
+"""`python -m deploy.stack run|up|down|status`: what `make run`, `make up` and `make down` do.
 
 The port comes from PORT (default 8000), Redis from REDIS_URL (default: a private
 redis-server), and each port gets its own run directory .run/stack-<port>/.
@@ -9,11 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from shared.stack import REPO, Stack, StackError
+from deploy.stack import REPO, Stack, StackError
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deploy.stack", description=__doc__)
     parser.add_argument("command", choices=["run", "up", "down", "status"])
     command = parser.parse_args().command
     port = int(os.environ.get("PORT", "8000"))
