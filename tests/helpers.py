@@ -142,8 +142,14 @@ async def noting_worker(stack: Stack, path: str, opening: Awaitable[T]) -> tuple
     Daphne worker took that socket: the one whose log gained a handshake for `path`."""
     before = handshakes(stack, path)
     opened = await opening
-    after = handshakes(stack, path)
-    (worker,) = [n for n in WS_WORKERS if after[n] > before[n]]
+
+    # The line reaches the log through supervisor's pipe, a moment after the socket opened.
+    def gained() -> list[int]:
+        after = handshakes(stack, path)
+        return [n for n in WS_WORKERS if after[n] > before[n]]
+
+    await until(gained, failure=f"no worker logged a handshake for {path}")
+    (worker,) = gained()
     return opened, worker
 
 
