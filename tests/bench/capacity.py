@@ -27,10 +27,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import websockets
-from websockets.asyncio.client import ClientConnection
 
 from shared.stack import Stack
 from tests.bench.load import collector_paused, rss_bytes, worker_processes
+from tests.bench.readers import Reader, open_reader
 from tests.wsclient import connect, receive
 
 VIEWERS = 10_000
@@ -49,22 +49,18 @@ QUIET_S, SETTLE_MAX_S = 1.0, 90.0
 
 @dataclass(eq=False)
 class Viewer:
-    socket: ClientConnection
-    # Joiner id (bytes) -> monotonic time its `connect` frame arrived.
-    seen: dict[bytes, float] = field(default_factory=dict)
-    last_frame_at: float = 0.0
+    """An idle viewer's socket (a lean Reader, tests/bench/readers.py) and what it saw."""
 
-    async def read_forever(self, watching: list[bytes]) -> None:
-        try:
-            async for data in self.socket:
-                self.last_frame_at = time.monotonic()
-                if watching and data.startswith('{"type":"connect"'):
-                    now = time.monotonic()
-                    target = watching[-1]
-                    if target.decode() in data and target not in self.seen:
-                        self.seen[target] = now
-        except websockets.ConnectionClosed:
-            pass
+    watching: list[bytes]
+    reader: Reader | None = None
+    # Joiner id (bytes) -> monotonic ns at which its `connect` frame arrived.
+    seen: dict[bytes, int] = field(default_factory=dict)
+
+    def on_frame(self, now_ns: int, payload: bytes) -> None:
+        if self.watching and payload.startswith(b'{"type":"connect"'):
+            target = self.watching[-1]
+            if target in payload and target not in self.seen:
+                self.seen[target] = now_ns
 
 
 @dataclass
@@ -87,7 +83,7 @@ def raise_own_file_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def open_viewers(stack: Stack, count: int, watching: list[bytes], readers: list[asyncio.Task]) -> Storm:
+async def open_viewers(stack: Stack, count: int, watching: list[bytes]) -> Storm:
     """Open `count` viewers at once, each reading from the moment it is in: a viewer that did not
     read while the others joined would be closed by the server as a slow reader (4009)."""
     storm = Storm([], 0.0)
@@ -95,10 +91,13 @@ async def open_viewers(stack: Stack, count: int, watching: list[bytes], readers:
     async def open_one() -> Viewer | None:
         for attempt in range(CONNECT_ATTEMPTS):
             try:
-                socket = await connect(stack.ws_url, "/ws/public/", open_timeout=60, max_size=None, ping_interval=None)
-                await asyncio.wait_for(socket.recv(), 60)  # the welcome
-                viewer = Viewer(socket)
-                readers.append(asyncio.create_task(viewer.read_forever(watching)))
+                viewer = Viewer(watching)
+                viewer.reader = await open_reader(stack.ws_url, "/ws/public/", viewer.on_frame, timeout=60)
+                try:
+                    await asyncio.wait_for(asyncio.shield(viewer.reader.first_frame), 60)  # the welcome
+                except BaseException:
+                    viewer.reader.abort()
+                    raise
                 return viewer
             except websockets.InvalidStatus as refused:
                 storm.refused_503 += refused.response.status_code == 503
@@ -125,7 +124,8 @@ async def until_quiet(viewers: list[Viewer]) -> float:
     started = time.monotonic()
     while time.monotonic() - started < SETTLE_MAX_S:
         await asyncio.sleep(QUIET_S / 2)
-        if time.monotonic() - max((v.last_frame_at for v in viewers), default=0.0) >= QUIET_S:
+        last_read_ns = max((v.reader.last_read_ns for v in viewers), default=0)
+        if time.monotonic_ns() - last_read_ns >= QUIET_S * 1e9:
             break
     return time.monotonic() - started
 
@@ -134,19 +134,23 @@ async def join_reach(stack: Stack, viewers: list[Viewer], watching: list[bytes])
     """JOINS joins, one at a time: the share of viewers reached within 1 s and 2 s, and the last."""
     joins = []
     for _ in range(JOINS):
+        cpu_started = time.process_time()
         async with connect(stack.ws_url, "/ws/public/", open_timeout=30, max_size=None) as joiner:
             welcome = await receive(joiner, 30)
-            joined_at = time.monotonic()
+            joined_ns = time.monotonic_ns()
             target = welcome["you"]["id"].encode()
             watching.append(target)
             await asyncio.sleep(JOIN_SPACING_S + 1.0)
-            lags = sorted(v.seen[target] - joined_at for v in viewers if target in v.seen)
+            lags = sorted((v.seen[target] - joined_ns) / 1e9 for v in viewers if target in v.seen)
         joins.append(
             {
                 "within_1s": round(sum(lag <= 1.0 for lag in lags) / len(viewers), 4),
                 "within_2s": round(sum(lag <= 2.0 for lag in lags) / len(viewers), 4),
                 "reached": round(len(lags) / len(viewers), 4),
                 "last_s": round(lags[-1], 3) if lags else None,
+                # This process's CPU over the join (reading every viewer's copy): what the
+                # viewers' reading took from the two cores the server runs on.
+                "client_cpu_s": round(time.process_time() - cpu_started, 3),
             }
         )
         await asyncio.sleep(1.0)  # its leave goes by before the next join
@@ -159,15 +163,11 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         workers = worker_processes(stack)
         rss_before = rss_bytes(workers)
         watching: list[bytes] = []
-        readers: list[asyncio.Task] = []
-        storm = await open_viewers(stack, count, watching, readers)
+        storm = await open_viewers(stack, count, watching)
         settled = await until_quiet(storm.viewers)
         rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
         joins = await join_reach(stack, storm.viewers, watching) if storm.viewers else []
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*(v.socket.close() for v in storm.viewers), return_exceptions=True)
-        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.gather(*(v.reader.close() for v in storm.viewers), return_exceptions=True)
     worst_1s = min((j["within_1s"] for j in joins), default=0.0)
     worst_2s = min((j["within_2s"] for j in joins), default=0.0)
     return {
