@@ -47,20 +47,31 @@ RETRY_BASE, RETRY_CAP = 0.2, 5.0
 QUIET_S, SETTLE_MAX_S = 1.0, 90.0
 
 
+@dataclass
+class JoinWatch:
+    """While `on`, every viewer keeps the `connect` frames it gets: the joiner's id is known only
+    from its welcome, and the viewers may read its announcement before this process has read
+    the welcome."""
+
+    on: bool = False
+
+
 @dataclass(eq=False)
 class Viewer:
     """An idle viewer's socket (a lean Reader, tests/bench/readers.py) and what it saw."""
 
-    watching: list[bytes]
+    watch: JoinWatch
     reader: Reader | None = None
-    # Joiner id (bytes) -> monotonic ns at which its `connect` frame arrived.
-    seen: dict[bytes, int] = field(default_factory=dict)
+    # (monotonic ns of arrival, payload) of each `connect` frame while the watch is on.
+    connects: list[tuple[int, bytes]] = field(default_factory=list)
 
     def on_frame(self, now_ns: int, payload: bytes) -> None:
-        if self.watching and payload.startswith(b'{"type":"connect"'):
-            target = self.watching[-1]
-            if target in payload and target not in self.seen:
-                self.seen[target] = now_ns
+        if self.watch.on and payload.startswith(b'{"type":"connect"'):
+            self.connects.append((now_ns, payload))
+
+    def saw(self, joiner: bytes) -> int | None:
+        """When the `connect` frame naming `joiner` arrived (monotonic ns), if it did."""
+        return next((now_ns for now_ns, payload in self.connects if joiner in payload), None)
 
 
 @dataclass
@@ -83,7 +94,7 @@ def raise_own_file_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def open_viewers(stack: Stack, count: int, watching: list[bytes]) -> Storm:
+async def open_viewers(stack: Stack, count: int, watch: JoinWatch) -> Storm:
     """Open `count` viewers at once, each reading from the moment it is in: a viewer that did not
     read while the others joined would be closed by the server as a slow reader (4009)."""
     storm = Storm([], 0.0)
@@ -91,7 +102,7 @@ async def open_viewers(stack: Stack, count: int, watching: list[bytes]) -> Storm
     async def open_one() -> Viewer | None:
         for attempt in range(CONNECT_ATTEMPTS):
             try:
-                viewer = Viewer(watching)
+                viewer = Viewer(watch)
                 viewer.reader = await open_reader(stack.ws_url, "/ws/public/", viewer.on_frame, timeout=60)
                 try:
                     await asyncio.wait_for(asyncio.shield(viewer.reader.first_frame), 60)  # the welcome
@@ -130,18 +141,22 @@ async def until_quiet(viewers: list[Viewer]) -> float:
     return time.monotonic() - started
 
 
-async def join_reach(stack: Stack, viewers: list[Viewer], watching: list[bytes]) -> list[dict]:
+async def join_reach(stack: Stack, viewers: list[Viewer], watch: JoinWatch) -> list[dict]:
     """JOINS joins, one at a time: the share of viewers reached within 1 s and 2 s, and the last."""
     joins = []
     for _ in range(JOINS):
         cpu_started = time.process_time()
+        for viewer in viewers:
+            viewer.connects.clear()
+        watch.on = True
         async with connect(stack.ws_url, "/ws/public/", open_timeout=30, max_size=None) as joiner:
             welcome = await receive(joiner, 30)
             joined_ns = time.monotonic_ns()
-            target = welcome["you"]["id"].encode()
-            watching.append(target)
             await asyncio.sleep(JOIN_SPACING_S + 1.0)
-            lags = sorted((v.seen[target] - joined_ns) / 1e9 for v in viewers if target in v.seen)
+        watch.on = False
+        target = welcome["you"]["id"].encode()
+        arrivals = (viewer.saw(target) for viewer in viewers)
+        lags = sorted((arrival - joined_ns) / 1e9 for arrival in arrivals if arrival is not None)
         joins.append(
             {
                 "within_1s": round(sum(lag <= 1.0 for lag in lags) / len(viewers), 4),
@@ -162,11 +177,11 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
     with collector_paused():
         workers = worker_processes(stack)
         rss_before = rss_bytes(workers)
-        watching: list[bytes] = []
-        storm = await open_viewers(stack, count, watching)
+        watch = JoinWatch()
+        storm = await open_viewers(stack, count, watch)
         settled = await until_quiet(storm.viewers)
         rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
-        joins = await join_reach(stack, storm.viewers, watching) if storm.viewers else []
+        joins = await join_reach(stack, storm.viewers, watch) if storm.viewers else []
         await asyncio.gather(*(v.reader.close() for v in storm.viewers), return_exceptions=True)
     worst_1s = min((j["within_1s"] for j in joins), default=0.0)
     worst_2s = min((j["within_2s"] for j in joins), default=0.0)
