@@ -12,8 +12,9 @@ cost the workers, and how fast does a join reach all of them?
 - Join reach: JOINS times, one more client joins; each viewer stamps the moment the `connect`
   frame naming it arrives. Reach is the share of viewers that had it within 1 s and 2 s of the
   joiner's welcome (the board announces joins on its 0.25 s tick). The viewers are all clients
-  of this one process, which reads every frame in turn on the same two cores as the server:
-  the figures include that reading, so they are an upper bound.
+  of this one process, lean readers (tests/bench/readers.py: a callback per frame, no task, no
+  decoding), which still read every frame in turn on the same two cores as the server: the
+  figures include that reading (`client_cpu_s` per join), so they are an upper bound.
 
 `make bench` runs it; alone: `python -m tests.bench.capacity [VIEWERS]` on its own stack.
 """
@@ -181,6 +182,8 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         storm = await open_viewers(stack, count, watch)
         settled = await until_quiet(storm.viewers)
         rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
+        # Viewers the server closed before the joins (4009: it took them for slow readers).
+        closed = Counter(str(v.reader.protocol.close_code) for v in storm.viewers if v.reader.closed.done())
         joins = await join_reach(stack, storm.viewers, watch) if storm.viewers else []
         await asyncio.gather(*(v.reader.close() for v in storm.viewers), return_exceptions=True)
     worst_1s = min((j["within_1s"] for j in joins), default=0.0)
@@ -196,6 +199,7 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         "other_failures": storm.other_failures,
         "failure_kinds": dict(storm.failure_kinds.most_common(5)),
         "quiet_after_storm_s": round(settled, 1),
+        "closed_before_joins": dict(closed),
         "rss_kib_per_idle_viewer": round(rss_per_viewer_kib, 1),
         "joins": joins,
         "worst_join_within_1s": worst_1s,

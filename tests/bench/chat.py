@@ -3,8 +3,11 @@ Daphne -> the database (stored before it is broadcast) -> Redis -> both workers 
 
 Rooms of 100 and 500 members, opened at once so nginx spreads them over both workers; five
 members take turns sending, one message in flight at a time. All members are clients of this one
-process, so the last member's arrival also includes the client's own time to read 500 frames:
-the figures are an upper bound on what the members would see.
+process, each a lean reader (tests/bench/readers.py: a callback per frame, no task, no decoding),
+the app's members and the tutorial's alike. The last member's arrival still includes this
+process's time to read 500 frames on the server's own cores (`client_cpu_ms_per_message`, about
+12-16 ms at 500 members on the shared 2-core machine, 18-22 ms with the asyncio client it
+replaced), so the figures are an upper bound on what the members would see.
 
 The baseline, in the same workers and the same run: the Channels tutorial's chat consumer
 (tests/bench/echo.py), a `group_send` to a group of every member's own channel, at the same size.
