@@ -12,8 +12,9 @@ cost the workers, and how fast does a join reach all of them?
 - Join reach: JOINS times, one more client joins; each viewer stamps the moment the `connect`
   frame naming it arrives. Reach is the share of viewers that had it within 1 s and 2 s of the
   joiner's welcome (the board announces joins on its 0.25 s tick). The viewers are all clients
-  of this one process, which reads every frame in turn on the same two cores as the server:
-  the figures include that reading, so they are an upper bound.
+  of this one process, lean readers (tests/bench/readers.py: a callback per frame, no task, no
+  decoding), which still read every frame in turn on the same two cores as the server: the
+  figures include that reading (`client_cpu_s` per join), so they are an upper bound.
 
 `make bench` runs it; alone: `python -m tests.bench.capacity [VIEWERS]` on its own stack.
 """
@@ -27,10 +28,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import websockets
-from websockets.asyncio.client import ClientConnection
 
 from deploy.stack import Stack
 from tests.bench.load import collector_paused, rss_bytes, worker_processes
+from tests.bench.readers import Reader, open_reader
 from tests.helpers import connect, receive
 
 VIEWERS = 10_000
@@ -47,24 +48,31 @@ RETRY_BASE, RETRY_CAP = 0.2, 5.0
 QUIET_S, SETTLE_MAX_S = 1.0, 90.0
 
 
+@dataclass
+class JoinWatch:
+    """While `on`, every viewer keeps the `connect` frames it gets: the joiner's id is known only
+    from its welcome, and the viewers may read its announcement before this process has read
+    the welcome."""
+
+    on: bool = False
+
+
 @dataclass(eq=False)
 class Viewer:
-    socket: ClientConnection
-    # Joiner id (bytes) -> monotonic time its `connect` frame arrived.
-    seen: dict[bytes, float] = field(default_factory=dict)
-    last_frame_at: float = 0.0
+    """An idle viewer's socket (a lean Reader, tests/bench/readers.py) and what it saw."""
 
-    async def read_forever(self, watching: list[bytes]) -> None:
-        try:
-            async for data in self.socket:
-                self.last_frame_at = time.monotonic()
-                if watching and data.startswith('{"type":"connect"'):
-                    now = time.monotonic()
-                    target = watching[-1]
-                    if target.decode() in data and target not in self.seen:
-                        self.seen[target] = now
-        except websockets.ConnectionClosed:
-            pass
+    watch: JoinWatch
+    reader: Reader | None = None
+    # (monotonic ns of arrival, payload) of each `connect` frame while the watch is on.
+    connects: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def on_frame(self, now_ns: int, payload: bytes) -> None:
+        if self.watch.on and payload.startswith(b'{"type":"connect"'):
+            self.connects.append((now_ns, payload))
+
+    def saw(self, joiner: bytes) -> int | None:
+        """When the `connect` frame naming `joiner` arrived (monotonic ns), if it did."""
+        return next((now_ns for now_ns, payload in self.connects if joiner in payload), None)
 
 
 @dataclass
@@ -87,7 +95,7 @@ def raise_own_file_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def open_viewers(stack: Stack, count: int, watching: list[bytes], readers: list[asyncio.Task]) -> Storm:
+async def open_viewers(stack: Stack, count: int, watch: JoinWatch) -> Storm:
     """Open `count` viewers at once, each reading from the moment it is in: a viewer that did not
     read while the others joined would be closed by the server as a slow reader (4009)."""
     storm = Storm([], 0.0)
@@ -95,10 +103,13 @@ async def open_viewers(stack: Stack, count: int, watching: list[bytes], readers:
     async def open_one() -> Viewer | None:
         for attempt in range(CONNECT_ATTEMPTS):
             try:
-                socket = await connect(stack.ws_url, "/ws/public/", open_timeout=60, max_size=None, ping_interval=None)
-                await asyncio.wait_for(socket.recv(), 60)  # the welcome
-                viewer = Viewer(socket)
-                readers.append(asyncio.create_task(viewer.read_forever(watching)))
+                viewer = Viewer(watch)
+                viewer.reader = await open_reader(stack.ws_url, "/ws/public/", viewer.on_frame, timeout=60)
+                try:
+                    await asyncio.wait_for(asyncio.shield(viewer.reader.first_frame), 60)  # the welcome
+                except BaseException:
+                    viewer.reader.abort()
+                    raise
                 return viewer
             except websockets.InvalidStatus as refused:
                 storm.refused_503 += refused.response.status_code == 503
@@ -125,28 +136,37 @@ async def until_quiet(viewers: list[Viewer]) -> float:
     started = time.monotonic()
     while time.monotonic() - started < SETTLE_MAX_S:
         await asyncio.sleep(QUIET_S / 2)
-        if time.monotonic() - max((v.last_frame_at for v in viewers), default=0.0) >= QUIET_S:
+        last_read_ns = max((v.reader.last_read_ns for v in viewers), default=0)
+        if time.monotonic_ns() - last_read_ns >= QUIET_S * 1e9:
             break
     return time.monotonic() - started
 
 
-async def join_reach(stack: Stack, viewers: list[Viewer], watching: list[bytes]) -> list[dict]:
+async def join_reach(stack: Stack, viewers: list[Viewer], watch: JoinWatch) -> list[dict]:
     """JOINS joins, one at a time: the share of viewers reached within 1 s and 2 s, and the last."""
     joins = []
     for _ in range(JOINS):
+        cpu_started = time.process_time()
+        for viewer in viewers:
+            viewer.connects.clear()
+        watch.on = True
         async with connect(stack.ws_url, "/ws/public/", open_timeout=30, max_size=None) as joiner:
             welcome = await receive(joiner, 30)
-            joined_at = time.monotonic()
-            target = welcome["you"]["id"].encode()
-            watching.append(target)
+            joined_ns = time.monotonic_ns()
             await asyncio.sleep(JOIN_SPACING_S + 1.0)
-            lags = sorted(v.seen[target] - joined_at for v in viewers if target in v.seen)
+        watch.on = False
+        target = welcome["you"]["id"].encode()
+        arrivals = (viewer.saw(target) for viewer in viewers)
+        lags = sorted((arrival - joined_ns) / 1e9 for arrival in arrivals if arrival is not None)
         joins.append(
             {
                 "within_1s": round(sum(lag <= 1.0 for lag in lags) / len(viewers), 4),
                 "within_2s": round(sum(lag <= 2.0 for lag in lags) / len(viewers), 4),
                 "reached": round(len(lags) / len(viewers), 4),
                 "last_s": round(lags[-1], 3) if lags else None,
+                # This process's CPU over the join (reading every viewer's copy): what the
+                # viewers' reading took from the two cores the server runs on.
+                "client_cpu_s": round(time.process_time() - cpu_started, 3),
             }
         )
         await asyncio.sleep(1.0)  # its leave goes by before the next join
@@ -158,16 +178,14 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
     with collector_paused():
         workers = worker_processes(stack)
         rss_before = rss_bytes(workers)
-        watching: list[bytes] = []
-        readers: list[asyncio.Task] = []
-        storm = await open_viewers(stack, count, watching, readers)
+        watch = JoinWatch()
+        storm = await open_viewers(stack, count, watch)
         settled = await until_quiet(storm.viewers)
         rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
-        joins = await join_reach(stack, storm.viewers, watching) if storm.viewers else []
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*(v.socket.close() for v in storm.viewers), return_exceptions=True)
-        await asyncio.gather(*readers, return_exceptions=True)
+        # Viewers the server closed before the joins (4009: it took them for slow readers).
+        closed = Counter(str(v.reader.protocol.close_code) for v in storm.viewers if v.reader.closed.done())
+        joins = await join_reach(stack, storm.viewers, watch) if storm.viewers else []
+        await asyncio.gather(*(v.reader.close() for v in storm.viewers), return_exceptions=True)
     worst_1s = min((j["within_1s"] for j in joins), default=0.0)
     worst_2s = min((j["within_2s"] for j in joins), default=0.0)
     return {
@@ -181,6 +199,7 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         "other_failures": storm.other_failures,
         "failure_kinds": dict(storm.failure_kinds.most_common(5)),
         "quiet_after_storm_s": round(settled, 1),
+        "closed_before_joins": dict(closed),
         "rss_kib_per_idle_viewer": round(rss_per_viewer_kib, 1),
         "joins": joins,
         "worst_join_within_1s": worst_1s,

@@ -3,8 +3,11 @@ Daphne -> the database (stored before it is broadcast) -> Redis -> both workers 
 
 Rooms of 100 and 500 members, opened at once so nginx spreads them over both workers; five
 members take turns sending, one message in flight at a time. All members are clients of this one
-process, so the last member's arrival also includes the client's own time to read 500 frames:
-the figures are an upper bound on what the members would see.
+process, each a lean reader (tests/bench/readers.py: a callback per frame, no task, no decoding),
+the app's members and the tutorial's alike. The last member's arrival still includes this
+process's time to read 500 frames on the server's own cores (`client_cpu_ms_per_message`, about
+12-16 ms at 500 members on the shared 2-core machine, 18-22 ms with the asyncio client it
+replaced), so the figures are an upper bound on what the members would see.
 
 The baseline, in the same workers and the same run: the Channels tutorial's chat consumer
 (tests/bench/echo.py), a `group_send` to a group of every member's own channel, at the same size.
@@ -18,13 +21,10 @@ import json
 import time
 from dataclasses import dataclass, field
 
-import websockets
-from websockets.asyncio.client import ClientConnection
-
 from deploy.stack import Stack
 from tests.bench.measure import percentiles_ms
-from tests.chatclient import enter, say, unique_room, workers_serving
-from tests.helpers import connect
+from tests.bench.readers import Reader, open_reader
+from tests.chatclient import unique_room, workers_serving
 
 ROOM_SIZES = (100, 500)
 # A room of one (the sender alone) shows the fixed cost of a message: store, publish, deliver.
@@ -46,7 +46,7 @@ TARGET_EACH_MEMBER_P99_MS = 50
 
 @dataclass(eq=False)
 class Round:
-    """One message on its way: when it was sent and when each member got it."""
+    """One message on its way: when it was sent and when each member got it (monotonic ns)."""
 
     token: bytes
     members: int
@@ -55,54 +55,57 @@ class Round:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def say_tutorial(socket: ClientConnection, text: str) -> None:
-    await socket.send(json.dumps({"message": text}))
+def app_frame(text: str) -> str:
+    return json.dumps({"type": "message", "text": text})
 
 
-async def enter_tutorial(stack: Stack, room: str) -> tuple[ClientConnection, list]:
-    return await connect(stack.ws_url, f"/ws/tutorial-chat/{room}/"), []
+def tutorial_frame(text: str) -> str:
+    return json.dumps({"message": text})
 
 
 class Room:
-    def __init__(self, sockets: list[ClientConnection], tutorial: bool = False):
-        self.sockets = sockets
-        self.say = say_tutorial if tutorial else say
+    """A room's members, each a lean Reader (tests/bench/readers.py), the app's and the
+    tutorial's alike; a frame counts for the round whose token it holds."""
+
+    def __init__(self, tutorial: bool = False):
+        self.members: list[Reader] = []
+        self.frame_for = tutorial_frame if tutorial else app_frame
         self.round: Round | None = None
-        self._readers = [asyncio.create_task(self._read(socket)) for socket in sockets]
 
-    async def _read(self, socket: ClientConnection) -> None:
-        try:
-            while True:
-                data = await socket.recv(decode=False)
-                now = time.perf_counter_ns()
-                current = self.round
-                # A byte search, not a JSON parse: the client's own work stays small.
-                if current is not None and current.token in data:
-                    current.arrivals_ns.append(now)
-                    if len(current.arrivals_ns) == current.members:
-                        current.done.set()
-        except websockets.ConnectionClosed:
-            pass
+    def on_frame(self, now_ns: int, payload: bytes) -> None:
+        current = self.round
+        # A byte search, not a JSON parse: the client's own work stays small.
+        if current is not None and current.token in payload:
+            current.arrivals_ns.append(now_ns)
+            if len(current.arrivals_ns) == current.members:
+                current.done.set()
 
-    async def send_round(self, sender: ClientConnection, n: int) -> Round:
-        current = self.round = Round(token=f"bench-{n}-{time.time_ns()}".encode(), members=len(self.sockets))
-        current.sent_ns = time.perf_counter_ns()
-        await self.say(sender, current.token.decode())
+    async def send_round(self, sender: Reader, n: int) -> Round:
+        current = self.round = Round(token=f"bench-{n}-{time.time_ns()}".encode(), members=len(self.members))
+        current.sent_ns = time.monotonic_ns()
+        sender.send_text(self.frame_for(current.token.decode()))
         await asyncio.wait_for(current.done.wait(), ROUND_TIMEOUT_S)
         return current
 
     async def close(self) -> None:
-        await asyncio.gather(*(socket.close() for socket in self.sockets))
-        await asyncio.gather(*self._readers)
+        await asyncio.gather(*(member.close() for member in self.members))
+
+
+async def enter(stack: Stack, path: str, room: Room, tutorial: bool) -> Reader:
+    member = await open_reader(stack.ws_url, path, room.on_frame)
+    if not tutorial:  # the app's history comes once the socket is in the room
+        history = await asyncio.wait_for(member.first_frame, 10)
+        assert history.startswith(b'{"type":"history"'), history[:80]
+    return member
 
 
 async def open_room(stack: Stack, name: str, size: int, tutorial: bool = False) -> Room:
-    sockets: list[ClientConnection] = []
-    opener = enter_tutorial if tutorial else enter
-    while len(sockets) < size:
-        batch = min(CONNECT_BATCH, size - len(sockets))
-        sockets += [socket for socket, _ in await asyncio.gather(*(opener(stack, name) for _ in range(batch)))]
-    return Room(sockets, tutorial)
+    room = Room(tutorial)
+    path = f"/ws/tutorial-chat/{name}/" if tutorial else f"/ws/chat/{name}/"
+    while len(room.members) < size:
+        batch = min(CONNECT_BATCH, size - len(room.members))
+        room.members += await asyncio.gather(*(enter(stack, path, room, tutorial) for _ in range(batch)))
+    return room
 
 
 async def measure(stack: Stack, size: int, tutorial: bool = False) -> dict:
@@ -111,11 +114,14 @@ async def measure(stack: Stack, size: int, tutorial: bool = False) -> dict:
     try:
         last_ns, every_ns = [], []
         for n in range(WARMUP_MESSAGES + MEASURED_MESSAGES):
-            current = await room.send_round(room.sockets[n % min(SENDERS, size)], n)
+            if n == WARMUP_MESSAGES:
+                cpu_started_ns = time.process_time_ns()
+            current = await room.send_round(room.members[n % min(SENDERS, size)], n)
             if n >= WARMUP_MESSAGES:
                 last_ns.append(max(current.arrivals_ns) - current.sent_ns)
                 every_ns += [arrival - current.sent_ns for arrival in current.arrivals_ns]
             await asyncio.sleep(PAUSE_S)
+        client_cpu_ns = time.process_time_ns() - cpu_started_ns
     finally:
         await room.close()
     return {
@@ -124,6 +130,9 @@ async def measure(stack: Stack, size: int, tutorial: bool = False) -> dict:
         "messages": MEASURED_MESSAGES,
         "all_received_ms": percentiles_ms(last_ns),
         "each_member_ms": percentiles_ms(every_ns),
+        # This process's own CPU per message (sending it and reading every member's copy): the
+        # share of the two cores the clients took from the server.
+        "client_cpu_ms_per_message": round(client_cpu_ns / MEASURED_MESSAGES / 1e6, 2),
     }
 
 

@@ -11,9 +11,10 @@ import struct
 
 import pytest
 from django.test import override_settings
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.python.failure import Failure
 
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
@@ -23,6 +24,7 @@ from ws.serve import PROBE_PREFIX, AppWebSocketFactory
 KIB = 1024
 PING, PONG, CLOSE, TEXT, BINARY = 0x9, 0xA, 0x8, 0x1, 0x2
 PEER = IPv4Address("TCP", "127.0.0.1", 50000)
+HOST = IPv4Address("TCP", "127.0.0.1", 80)
 
 
 class Clock:
@@ -63,15 +65,41 @@ class Transport(StringTransport):
         self.producer = None
 
 
+class SocketTransport(FileDescriptor):
+    """A real Twisted connection but for its socket, which takes at most `room` bytes (what it
+    takes is `value()`); Twisted's own queue holds the rest until `doWrite`."""
+
+    def __init__(self, room: int = 2**30):
+        super().__init__(reactor=MemoryReactor())
+        self.connected = 1
+        self.room = room
+        self.taken = b""
+
+    def writeSomeData(self, data):
+        taken = bytes(data[: self.room])
+        self.room -= len(taken)
+        self.taken += taken
+        return len(taken)
+
+    def value(self) -> bytes:
+        return self.taken
+
+    def getPeer(self):
+        return PEER
+
+    def getHost(self):
+        return HOST
+
+
 class Peer:
     """One open WebSocket to the protocol; `written` is every byte the server wrote to it."""
 
-    def __init__(self, path: str = "/ws/ping/", extensions: str = "", factory=None):
+    def __init__(self, path: str = "/ws/ping/", extensions: str = "", factory=None, transport=None):
         self.clock = Clock()
         factory = factory or AppWebSocketFactory(Server(), server="Daphne")
         self.protocol = factory.buildProtocol(PEER)
         self.protocol.clock = self.clock
-        self.transport = Transport(peerAddress=PEER, hostAddress=IPv4Address("TCP", "127.0.0.1", 80))
+        self.transport = transport or Transport(peerAddress=PEER, hostAddress=HOST)
         self.protocol.makeConnection(self.transport)
         self.protocol._raw_query_string = b""  # Daphne's HTTP side sets it before the upgrade
         key = base64.b64encode(os.urandom(16)).decode()
@@ -295,3 +323,22 @@ def test_past_the_cap_a_handshake_gets_503_and_a_closed_socket_gives_its_place_b
     assert factory.cap.open == 1  # the refused one held no place
     first.protocol.connectionLost(Failure(ConnectionDone()))
     assert Peer(factory=factory).handshake.startswith(b"HTTP/1.1 101")
+
+
+def test_a_frame_goes_to_the_socket_at_once_when_nothing_is_queued():
+    peer = Peer(transport=SocketTransport())
+    peer.app_sends("hello")
+    assert peer.frames() == [(TEXT, b"hello")]
+    assert peer.transport.reactor.getWriters() == []  # the reactor was never asked to watch it
+
+
+def test_what_the_socket_does_not_take_waits_in_twisteds_queue_and_keeps_its_order():
+    peer = Peer(transport=SocketTransport())
+    peer.transport.room = 3
+    peer.app_sends("first")
+    peer.app_sends("second")  # behind the rest of "first", not straight to the socket
+    assert peer.transport.reactor.getWriters() == [peer.transport]
+    peer.transport.room = 2**30
+    peer.transport.doWrite()
+    assert peer.frames() == [(TEXT, b"first"), (TEXT, b"second")]
+    assert peer.transport.reactor.getWriters() == []
