@@ -46,6 +46,7 @@ import asyncio
 import logging
 import os
 import time
+from functools import partial
 
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
@@ -265,12 +266,53 @@ class AppWebSocketFactory(WebSocketFactory):
 server.WebSocketFactory = AppWebSocketFactory
 
 
+class Inbox:
+    """An application instance's incoming messages: what Daphne needs of its input queue
+    (`put_nowait`, and `get` as the application's `receive`), for one reader.
+
+    Daphne makes an asyncio.Queue per connection, whose three deques (items, getters, putters)
+    hold a 64-slot block each: ~2.5 KiB for every idle socket, which has no message waiting.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[dict] = []
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, message: dict) -> None:
+        self._items.append(message)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> dict:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
 class DrainingServer(server.Server):
-    """Daphne's Server, draining its sockets before its shutdown cancels the consumers."""
+    """Daphne's Server, draining its sockets before its shutdown cancels the consumers, with a
+    lighter input queue per connection (Inbox)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.ports = []
+
+    def create_application(self, protocol, scope):
+        """Daphne's own, with an Inbox for the application's messages instead of an asyncio.Queue."""
+        assert "application_instance" not in self.connections[protocol]
+        inbox = Inbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol))
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+        return inbox
 
     def listen_success(self, port):
         self.ports.append(port)
