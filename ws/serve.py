@@ -291,7 +291,7 @@ class Inbox:
     (`put_nowait`, and `get` as the application's `receive`), for one reader.
 
     Daphne makes an asyncio.Queue per connection, whose three deques (items, getters, putters)
-    hold a 64-slot block each: ~2.5 KiB for every idle socket, which has no message waiting.
+    hold a 64-slot block each: ~3 KiB for every idle socket, which has no message waiting.
     """
 
     __slots__ = ("_items", "_waiter")
