@@ -15,6 +15,9 @@ CONTROL_BURST = 20
 class TokenBucket:
     """Allows `rate` events a second on average and `burst` at once."""
 
+    # One per socket (two: frames and control frames), so no __dict__ each.
+    __slots__ = ("_burst", "_clock", "_rate", "_tokens", "_updated")
+
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
         self._rate = rate
         self._burst = float(burst)
@@ -46,6 +49,8 @@ class FloodGuard:
     without a refusal: a client that stays just over the rate is closed too, not warned
     forever because a token trickles in now and then.
     """
+
+    __slots__ = ("_bucket", "_clock", "_close_after", "_forgive_after", "_last_refusal", "_refused")
 
     def __init__(
         self,

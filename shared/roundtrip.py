@@ -44,6 +44,8 @@ class PongLedger:
     come out in milliseconds.
     """
 
+    __slots__ = ("_keep", "_lost_after_ms", "_pending", "_pongs_sent")
+
     def __init__(self, lost_after_ms: float = LOST_AFTER_MS, keep: int = PENDING_PONGS):
         self._pending: OrderedDict[int, tuple[str, float, bool]] = OrderedDict()
         self._lost_after_ms = lost_after_ms

@@ -53,6 +53,8 @@ import asyncio
 import logging
 import os
 import time
+from functools import partial
+from typing import NamedTuple
 
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
@@ -106,6 +108,12 @@ def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
     return None
 
 
+class OpenedRequest(NamedTuple):
+    """What Daphne reads of an open socket's handshake request (its access log lines)."""
+
+    path: str
+
+
 # A probe's ping payload: this prefix, then its random token (16 bytes, shared/backlog.py).
 PROBE_PREFIX = b"backlog:"
 
@@ -136,6 +144,19 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             raise ConnectionDeny(ConnectionDeny.SERVICE_UNAVAILABLE, "Service Unavailable: this worker is full")
         self.admitted = True
         return super().onConnect(request)
+
+    def onOpen(self):
+        super().onOpen()
+        self.forget_handshake()
+
+    def forget_handshake(self) -> None:
+        """Let go of what autobahn and Daphne keep of the handshake once the socket is open, and
+        nothing reads again: the raw request and response, the parsed headers (the application
+        has its own copy in its scope) and extension offers: ~1.3 KiB for every idle socket.
+        Daphne still logs the request's path."""
+        self.request = OpenedRequest(self.request.path)
+        self.http_request_data = self.http_response_data = b""
+        self.http_headers, self.http_request_params, self.websocket_extensions = {}, {}, []
 
     def connectionLost(self, reason):
         if self.admitted:
@@ -298,12 +319,53 @@ class AppWebSocketFactory(WebSocketFactory):
 server.WebSocketFactory = AppWebSocketFactory
 
 
+class Inbox:
+    """An application instance's incoming messages: what Daphne needs of its input queue
+    (`put_nowait`, and `get` as the application's `receive`), for one reader.
+
+    Daphne makes an asyncio.Queue per connection, whose three deques (items, getters, putters)
+    hold a 64-slot block each: ~3 KiB for every idle socket, which has no message waiting.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[dict] = []
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, message: dict) -> None:
+        self._items.append(message)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> dict:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
 class DrainingServer(server.Server):
-    """Daphne's Server, draining its sockets before its shutdown cancels the consumers."""
+    """Daphne's Server, draining its sockets before its shutdown cancels the consumers, with a
+    lighter input queue per connection (Inbox)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.ports = []
+
+    def create_application(self, protocol, scope):
+        """Daphne's own, with an Inbox for the application's messages instead of an asyncio.Queue."""
+        assert "application_instance" not in self.connections[protocol]
+        inbox = Inbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol))
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+        return inbox
 
     def listen_success(self, port):
         self.ports.append(port)

@@ -3,7 +3,7 @@ over an in-memory transport that the peer never reads unless the test says so: e
 written counts (application frames, pongs to the peer's pings, the close frame); only pongs
 to probes actually sent pay the debt; a peer that floods control frames is closed with 4008;
 past the worker's socket cap a handshake gets 503; only /ws/public/'s `delays` frames are
-compressed."""
+compressed; an open socket lets go of its handshake."""
 
 import base64
 import os
@@ -300,6 +300,16 @@ def test_on_the_board_only_delays_frames_are_compressed():
     assert messages[1][1] == b'{"type":"pong","t":1}'
     # The backlog counts what went on the wire: the compressed size, not the answer's.
     assert peer.protocol.backlog.sent_total == len(peer.written)
+
+
+def test_an_open_socket_keeps_only_the_path_of_its_handshake():
+    with override_settings(WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=DEFLATE_OFFER)
+    protocol = peer.protocol
+    assert protocol.request.path == "/ws/public/"  # Daphne's access log lines
+    assert (protocol.http_request_data, protocol.http_response_data, protocol.http_headers) == (b"", b"", {})
+    peer.app_sends(DELAYS)  # what was negotiated still holds
+    assert [rsv1 for opcode, rsv1, _ in peer.frames_with_rsv1() if opcode == TEXT] == [True]
 
 
 @pytest.mark.parametrize(("path", "enabled"), [("/ws/ping/", True), ("/ws/chat/lobby/", True), ("/ws/public/", False)])

@@ -42,6 +42,10 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     """
 
     accepts: frozenset[str] = frozenset()
+    # No channel layer: broadcasts and events reach sockets through the worker's hub
+    # (ws/hub.py), and without a layer pongs keep flowing while Redis is down.
+    channel_layer_alias = None
+    channel_layer = None
     # The `endpoint` label of this endpoint's metrics (shared/metrics.py).
     endpoint = "unknown"
     # From the accepted handshake until the server closes the socket.
@@ -89,9 +93,24 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         # that crashed, or that Daphne cancelled, would keep its board row, room seat and
         # presence alive through its worker's heartbeats for ever: release them here too.
         try:
-            await super().__call__(scope, receive, send)
+            await self.serve(scope, receive, send)
         finally:
             await self.release(CLOSE_ABNORMAL)
+
+    async def serve(self, scope, receive, send) -> None:
+        """Channels' AsyncConsumer.__call__ for a consumer without a channel layer (broadcasts
+        come through the worker's hub): its one source of messages awaited in place.
+
+        Channels' await_many_dispatch would keep, for every idle socket, a task of its own for
+        `receive` and an asyncio.wait on it (their frames, futures and callbacks: ~2.5 KiB).
+        """
+        self.scope = scope
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def release(self, code: int) -> None:
         """Give up everything this socket holds, once: presence, then the endpoint's disconnect()."""

@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 class ChatConsumer(ProtocolConsumer):
     accepts = CHAT_ENDPOINT
     endpoint = "chat"
-    # Broadcasts arrive through the worker's hub (ws/hub.py), not through a channel per socket.
-    channel_layer_alias = None
     room: str | None = None  # set once the socket is seated in a valid room
 
     async def connect(self) -> None:

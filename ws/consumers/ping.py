@@ -8,6 +8,3 @@ from ws.consumers.base import ProtocolConsumer
 class PingConsumer(ProtocolConsumer):
     accepts = PING_ENDPOINT
     endpoint = "ping"
-    # No channel layer: nothing is ever sent to this consumer from outside, and without a
-    # layer its pongs keep flowing while Redis is down.
-    channel_layer_alias = None

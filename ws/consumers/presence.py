@@ -9,8 +9,6 @@ from ws.presence import Presence
 class PresenceConsumer(ProtocolConsumer):
     accepts = PRESENCE_ENDPOINT
     endpoint = "presence"
-    # Status events arrive through the worker's hub (ws/hub.py), not through a channel per socket.
-    channel_layer_alias = None
     watching = False
 
     async def connect(self) -> None:

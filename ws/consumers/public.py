@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 class PublicConsumer(ProtocolConsumer):
     accepts = PUBLIC_ENDPOINT
     endpoint = "public"
-    # Broadcasts arrive through the worker's hub (ws/hub.py), not through a channel per socket.
-    channel_layer_alias = None
     client: BoardClient | None = None
 
     async def connect(self) -> None:
