@@ -9,7 +9,6 @@ import json
 import secrets
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -71,10 +70,11 @@ class ClientDelays:
     connected_at: float
     # False only for a signed-in user, shown under their username (renames are for guests).
     guest: bool = True
-    # The server-observed delays of the client's recent reports (shared/roundtrip.py) ...
-    recent: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
-    # ... and what the client claimed in them, for comparison only.
-    claims: deque[float] = field(default_factory=lambda: deque(maxlen=CLIENT_WINDOW))
+    # The server-observed delays of the client's last CLIENT_WINDOW reports (shared/roundtrip.py)
+    # ... and what the client claimed in them, for comparison only. Lists, not deques: an idle
+    # viewer's two empty lists cost 0.1 KiB, two empty deques 1.5 KiB (docs/benchmarks.md).
+    recent: list[float] = field(default_factory=list)
+    claims: list[float] = field(default_factory=list)
     # A warm-up report's delay (see shared/roundtrip.RoundTrip): shown until the first counted one.
     warmup_ms: float | None = None
     # The delay last written to Redis (BoardStore.save), or None: what a snapshot most likely
@@ -89,9 +89,9 @@ class ClientDelays:
         if warmup:
             self.warmup_ms = delay_ms
         else:
-            self.recent.append(delay_ms)
+            _append_within_window(self.recent, delay_ms)
             if claimed_ms is not None:
-                self.claims.append(claimed_ms)
+                _append_within_window(self.claims, claimed_ms)
         self._row = self._row_json = None
 
     def rename(self, name: str) -> None:
@@ -127,6 +127,11 @@ class ClientDelays:
 
     def arrival(self) -> Arrival:
         return {"id": self.id, "name": self.name, "guest": self.guest, "connected_at": self.connected_at}
+
+
+def _append_within_window(values: list[float], value: float) -> None:
+    values.append(value)
+    del values[:-CLIENT_WINDOW]
 
 
 def median(values: Iterable[float]) -> float | None:

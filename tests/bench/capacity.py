@@ -181,9 +181,11 @@ async def run(stack: Stack, count: int = VIEWERS) -> dict:
         watch = JoinWatch()
         storm = await open_viewers(stack, count, watch)
         settled = await until_quiet(storm.viewers)
-        rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, len(storm.viewers)) / 1024
         # Viewers the server closed before the joins (4009: it took them for slow readers).
         closed = Counter(str(v.reader.protocol.close_code) for v in storm.viewers if v.reader.closed.done())
+        # Per socket still open: a closed viewer's memory is back with the worker.
+        still_open = len(storm.viewers) - closed.total()
+        rss_per_viewer_kib = (rss_bytes(workers) - rss_before) / max(1, still_open) / 1024
         joins = await join_reach(stack, storm.viewers, watch) if storm.viewers else []
         await asyncio.gather(*(v.reader.close() for v in storm.viewers), return_exceptions=True)
     worst_1s = min((j["within_1s"] for j in joins), default=0.0)

@@ -9,7 +9,15 @@ import pytest
 import redis
 import redis.asyncio
 
-from shared.board import HISTOGRAM_EDGES_MS, MAX_ROWS, BoardEvents, BoardStore, ClientDelays, read_snapshot
+from shared.board import (
+    CLIENT_WINDOW,
+    HISTOGRAM_EDGES_MS,
+    MAX_ROWS,
+    BoardEvents,
+    BoardStore,
+    ClientDelays,
+    read_snapshot,
+)
 from shared.protocol import ROW_COLUMNS, decode_row
 from shared.stats import percentile
 from tests.helpers import rows_decoded
@@ -319,3 +327,12 @@ async def test_past_1000_clients_a_snapshot_reads_rank_windows_and_answers_stay_
     sender.record(0.2)
     board = [c.row()["delay_ms"] for c in everyone]
     assert answer_figures(snapshot, sender) == brute_figures(board)
+
+
+def test_a_client_keeps_its_last_client_window_reports_and_claims():
+    delays = ClientDelays(id="c1", name="Ada", connected_at=0.0)
+    for n in range(CLIENT_WINDOW + 5):
+        delays.record(float(n), claimed_ms=float(n) + 0.5)
+    assert delays.recent == [float(n) for n in range(5, CLIENT_WINDOW + 5)]
+    assert delays.claims == [n + 0.5 for n in delays.recent]
+    assert delays.row()["delay_ms"] == float(CLIENT_WINDOW + 4)
