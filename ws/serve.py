@@ -44,6 +44,8 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   answer (~14 KB) and the one before it fit the 32 KiB window together (14 KB -> 1-3 KB).
   Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
   gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
+  At zlib level 1, not autobahn's 6: a fifth of the CPU per answer for about a tenth more bytes
+  (the CPU of compressing an answer per report is what bound the board at 1,000 clients).
   Why compact rows and deflate, not deltas or fewer rows: docs/benchmarks.md.
   WS_PERMESSAGE_DEFLATE=false turns it off. The send backlog counts the bytes as written,
   compressed or not.
@@ -53,10 +55,11 @@ import asyncio
 import logging
 import os
 import time
+import zlib
 from functools import partial
 from typing import NamedTuple
 
-from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.compress import PerMessageDeflate, PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
 from daphne import cli, server
 from daphne.cli import CommandLineInterface
@@ -83,6 +86,8 @@ COMPRESSED_FRAME_PREFIXES = (b'{"type":"delays"',)
 # The compressor's window (2^15: an answer, ~14 KB, sees the previous one) and zlib memLevel:
 # 4 keeps the state at 136 KiB (8 would be 256 KiB) for 2-4% larger frames (docs/benchmarks.md).
 DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
+# zlib's fastest level (module doc; the measurements: docs/benchmarks.md).
+DEFLATE_LEVEL = 1
 # What the client may compress with: its frames are small, and a 2^10 window keeps the server's
 # decompressor of a reporting socket small too.
 CLIENT_WINDOW_BITS = 10
@@ -106,6 +111,33 @@ def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
                 mem_level=DEFLATE_MEM_LEVEL,
             )
     return None
+
+
+class FastDeflate(PerMessageDeflate):
+    """autobahn's permessage-deflate of the server's frames, at DEFLATE_LEVEL instead of zlib's
+    default (6), which autobahn does not let one set. The same stream format (RFC 7692): only
+    how hard the compressor looks for repeats changes."""
+
+    @classmethod
+    def replacing(cls, negotiated: PerMessageDeflate) -> "FastDeflate":
+        """The same negotiated parameters; made before the first message, so no state is lost."""
+        return cls(
+            negotiated._is_server,
+            negotiated.server_no_context_takeover,
+            negotiated.client_no_context_takeover,
+            negotiated.server_max_window_bits,
+            negotiated.client_max_window_bits,
+            negotiated.mem_level,
+            negotiated.max_message_size,
+        )
+
+    def start_compress_message(self):
+        if not self._is_server:
+            super().start_compress_message()
+        elif self._compressor is None or self.server_no_context_takeover:
+            self._compressor = zlib.compressobj(
+                DEFLATE_LEVEL, zlib.DEFLATED, -self.server_max_window_bits, self.mem_level
+            )
 
 
 class OpenedRequest(NamedTuple):
@@ -146,6 +178,8 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         return super().onConnect(request)
 
     def onOpen(self):
+        if isinstance(self._perMessageCompress, PerMessageDeflate):
+            self._perMessageCompress = FastDeflate.replacing(self._perMessageCompress)
         super().onOpen()
         self.forget_handshake()
 

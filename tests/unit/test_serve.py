@@ -7,7 +7,9 @@ compressed; an open socket lets go of its handshake."""
 
 import base64
 import os
+import random
 import struct
+import zlib
 
 import pytest
 from django.test import override_settings
@@ -19,7 +21,7 @@ from twisted.python.failure import Failure
 
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST
-from ws.serve import PROBE_PREFIX, AppWebSocketFactory
+from ws.serve import DEFLATE_LEVEL, DEFLATE_MEM_LEVEL, DEFLATE_WINDOW_BITS, PROBE_PREFIX, AppWebSocketFactory
 
 KIB = 1024
 PING, PONG, CLOSE, TEXT, BINARY = 0x9, 0xA, 0x8, 0x1, 0x2
@@ -300,6 +302,34 @@ def test_on_the_board_only_delays_frames_are_compressed():
     assert messages[1][1] == b'{"type":"pong","t":1}'
     # The backlog counts what went on the wire: the compressed size, not the answer's.
     assert peer.protocol.backlog.sent_total == len(peer.written)
+
+
+def deflated(text: str, level: int) -> bytes:
+    """A first message compressed as RFC 7692 sends it, by zlib at `level` with the server's
+    window and memLevel: sync-flushed, without the trailing 00 00 ff ff."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL)
+    return (compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def test_answers_are_compressed_at_the_fast_level_and_inflate_to_the_same_text():
+    figures = random.Random(7)
+    answer = (
+        '{"type":"delays","clients":['
+        + ",".join(
+            f'["id{n:05d}","guest-{n:x}",true,{figures.uniform(1, 300):.1f},{figures.uniform(1, 300):.1f}]'
+            for n in range(200)
+        )
+        + "]}"
+    )
+    with override_settings(WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=DEFLATE_OFFER)
+    peer.app_sends(answer)
+    [(_, rsv1, payload)] = peer.frames_with_rsv1()
+    assert rsv1
+    assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == answer.encode()
+    assert DEFLATE_LEVEL == 1
+    assert payload == deflated(answer, DEFLATE_LEVEL)
+    assert payload != deflated(answer, zlib.Z_DEFAULT_COMPRESSION)  # what autobahn alone would send
 
 
 def test_an_open_socket_keeps_only_the_path_of_its_handshake():
