@@ -73,6 +73,7 @@ from shared.capacity import REFUSED_AFTER_TIMEOUT, SocketCap, count_refusal
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
+from ws.direct import SCOPE_KEY, prepared
 from ws.drain import drain
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ CLOSE_GRACE_SECONDS = 1.0
 
 # Frames worth compressing (module doc): the board's answers, large and alike from one to the next.
 COMPRESSED_FRAME_PREFIXES = (b'{"type":"delays"',)
+COMPRESSED_TEXT_PREFIXES = tuple(prefix.decode() for prefix in COMPRESSED_FRAME_PREFIXES)
 # The compressor's window (2^15: an answer, ~14 KB, sees the previous one) and zlib memLevel:
 # 4 keeps the state at 136 KiB (8 would be 256 KiB) for 2-4% larger frames (docs/benchmarks.md).
 DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
@@ -280,6 +282,17 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         data = content if binary else content.encode("utf8")
         self.sendMessage(data, binary, doNotCompress=not worth_compressing(data))
 
+    def send_text(self, text: str) -> None:
+        """A text frame straight from the consumer (ws/direct.py), as `serverSend` would send
+        it: dropped once the socket is no longer open (autobahn would raise) or closing for
+        slowness; compressed when worth it, else framed once for every socket it goes to."""
+        if self.state != self.STATE_OPEN or self.closed_too_slow:
+            return
+        if self._perMessageCompress is not None and text.startswith(COMPRESSED_TEXT_PREFIXES):
+            self.sendMessage(text.encode("utf8"), False)
+        else:
+            self.sendPreparedMessage(prepared(text))
+
     def _onPing(self, payload):
         if self.control_frame_allowed():
             super()._onPing(payload)  # autobahn answers with a pong (counted by counted_write)
@@ -391,10 +404,13 @@ class DrainingServer(server.Server):
         self.ports = []
 
     def create_application(self, protocol, scope):
-        """Daphne's own, with an Inbox for the application's messages instead of an asyncio.Queue."""
+        """Daphne's own, with an Inbox for the application's messages instead of an asyncio.Queue,
+        and the protocol's `send_text` in the scope (ws/direct.py)."""
         assert "application_instance" not in self.connections[protocol]
         inbox = Inbox()
         scope.setdefault("asgi", {"version": "3.0"})
+        if scope["type"] == "websocket":
+            scope[SCOPE_KEY] = protocol.send_text  # ws/direct.py
         instance = self.application(scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol))
         if protocol not in self.connections:
             return None

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST
+from ws.direct import prepared
 from ws.serve import DEFLATE_LEVEL, DEFLATE_MEM_LEVEL, DEFLATE_WINDOW_BITS, PROBE_PREFIX, AppWebSocketFactory
 
 KIB = 1024
@@ -151,6 +152,10 @@ class Peer:
             {"type": "websocket.send", **({"bytes": frame} if isinstance(frame, bytes) else {"text": frame})}
         )
 
+    def app_sends_directly(self, text: str) -> None:
+        """What a consumer does with the scope's `send_text` (ws/direct.py)."""
+        self.protocol.send_text(text)
+
     def answer_probes(self) -> None:
         """What an honest peer's library does once it has read everything: pong each ping."""
         for opcode, payload in self.frames()[self._answered :]:
@@ -167,10 +172,14 @@ def peer():
         yield Peer()
 
 
-@pytest.mark.parametrize("frame", ["x" * 20 * KIB, b"x" * 20 * KIB], ids=["text", "bytes"])
-def test_a_peer_that_never_answers_is_closed_once_and_sent_nothing_more(peer, frame):
+@pytest.mark.parametrize(
+    ("frame", "direct"),
+    [("x" * 20 * KIB, False), (b"x" * 20 * KIB, False), ("x" * 20 * KIB, True)],
+    ids=["text", "bytes", "text-direct"],
+)
+def test_a_peer_that_never_answers_is_closed_once_and_sent_nothing_more(peer, frame, direct):
     for _ in range(10):
-        peer.app_sends(frame)
+        peer.app_sends_directly(frame) if direct else peer.app_sends(frame)
         peer.clock.now += 0.1
     messages = [payload for opcode, payload in peer.frames() if opcode in (TEXT, BINARY)]
     assert len(messages) == 3  # 60 KiB owed; a fourth would make 80
@@ -382,3 +391,29 @@ def test_what_the_socket_does_not_take_waits_in_twisteds_queue_and_keeps_its_ord
     peer.transport.doWrite()
     assert peer.frames() == [(TEXT, b"first"), (TEXT, b"second")]
     assert peer.transport.reactor.getWriters() == []
+
+
+def test_a_text_sent_directly_is_framed_once_for_every_socket_it_goes_to():
+    join = '{"type":"connect","clients":[{"id":"a","name":"guest-1","guest":true}]}'
+    peers = [Peer("/ws/public/"), Peer("/ws/public/")]
+    for peer in peers:
+        peer.app_sends_directly(join)
+    assert [peer.frames() for peer in peers] == [[(TEXT, join.encode())]] * 2
+    frame = prepared(join)
+    assert frame is prepared(join)  # the same frame, made once
+    assert all(peer.written.endswith(frame.payloadHybi) for peer in peers)
+
+
+def test_sent_directly_delays_are_compressed_and_the_rest_not():
+    with override_settings(WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=DEFLATE_OFFER)
+    peer.app_sends_directly(DELAYS)
+    peer.app_sends_directly('{"type":"pong","seq":1}')
+    assert [rsv1 for opcode, rsv1, _ in peer.frames_with_rsv1() if opcode == TEXT] == [True, False]
+
+
+def test_a_text_sent_directly_to_a_closed_socket_is_dropped_quietly(peer):
+    peer.protocol.connectionLost(Failure(ConnectionDone()))
+    size = len(peer.written)
+    peer.app_sends_directly("too late")
+    assert len(peer.written) == size

@@ -22,6 +22,7 @@ from shared.protocol import (
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
 from ws import presence, sessions
+from ws.direct import direct_sender
 from ws.hub import send_or_drop
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     session_ended = False
     # Whether ping_websockets_open counts this socket (from accept to release).
     counted_open = False
+    # The socket's own text sender, when the server offers one (ws/direct.py).
+    direct_send = None
 
     async def websocket_connect(self, message: dict) -> None:
         # Every log line of this consumer's task carries the socket's id (shared/logs.py).
@@ -106,6 +109,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         """
         self.scope = scope
         self.base_send = send
+        self.direct_send = direct_sender(scope)
         try:
             while True:
                 await self.dispatch(await receive())
@@ -187,8 +191,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        """Channels' send; a text frame alone goes straight to the socket when the server
+        allows it (ws/direct.py)."""
         if text_data is not None or bytes_data is not None:
             self.frames_out.inc()
+        if self.direct_send is not None and text_data is not None and bytes_data is None and not close:
+            self.direct_send(text_data)
+            return
         await super().send(text_data, bytes_data, close)
 
     async def deliver(self, frame: str) -> None:

@@ -1,0 +1,38 @@
+"""Text frames from a consumer straight to its socket, past the ASGI `send` chain.
+
+Daphne hands every consumer an ASGI `send`; a text frame then travels as a message dict through
+Channels' session wrapper (which looks at the session on every frame), Daphne's `handle_reply`
+and the protocol's dispatch on the message type before autobahn frames it. For the frames a
+worker sends most (pongs, board answers, and broadcasts fanned out to thousands of sockets:
+joins, chat messages, presence) that chain was a large part of the work. Our Daphne server
+(ws/serve.py) puts its protocol's `send_text` in the scope under SCOPE_KEY; a consumer that finds
+it sends text frames with it and everything else (accept, close, binary) through ASGI.
+
+A broadcast's frame is framed once for every socket it goes to (autobahn's PreparedMessage:
+encoded to UTF-8, header in front), unless the socket compresses it.
+
+Under Channels' test communicator (no Daphne) the key is absent and every frame goes through ASGI.
+"""
+
+from collections.abc import Callable
+from functools import lru_cache
+
+from autobahn.websocket.protocol import PreparedMessage
+
+SCOPE_KEY = "ping.send_text"
+
+SendText = Callable[[str], None]
+
+
+def direct_sender(scope: dict) -> SendText | None:
+    """The socket's `send_text(text)` when the server offers one, else None: writes the frame
+    now (no await), or drops it quietly if the socket is no longer open."""
+    return scope.get(SCOPE_KEY)
+
+
+@lru_cache(maxsize=16)
+def prepared(text: str) -> PreparedMessage:
+    """`text` framed as one uncompressed server frame (unmasked), shared by every socket it goes
+    to: a fan-out delivers the same string object to each subscriber in turn, so the cache hits
+    on identity (a few recent entries: other frames may be sent in between)."""
+    return PreparedMessage(text.encode("utf8"), isBinary=False, applyMask=False, doNotCompress=True)
