@@ -1,9 +1,11 @@
 """The baselines: the least a Channels consumer can do with a frame (send it back), and the
 Channels tutorial's chat room.
 
-`EchoConsumer` is stock Channels. `LeanEchoConsumer` also skips the thread hop that Channels
-makes before every message (`aclose_old_connections()`), exactly as the app's own consumers
-do (ws/consumers/base.py), so the app can be compared with and without that advantage.
+`EchoConsumer` is stock Channels. `LeanEchoConsumer` has the two shortcuts the app's own
+consumers take (ws/consumers/base.py): it skips the thread hop that Channels makes before every
+message (`aclose_old_connections()`), and it writes its text frames straight to the socket
+(ws/direct.py) instead of through the ASGI `send` chain. So the app is compared with a consumer
+that does nothing with the same advantages, and with stock Channels.
 
 `TutorialChatConsumer` is the chat consumer of the Channels tutorial (part 3, "Rewrite Chat
 Server as Asynchronous"): every socket joins the room's group with its own channel, and a
@@ -16,6 +18,7 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from ws.consumers.base import ProtocolConsumer
+from ws.direct import direct_sender
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
@@ -27,6 +30,13 @@ class EchoConsumer(AsyncWebsocketConsumer):
 
 class LeanEchoConsumer(EchoConsumer):
     dispatch = ProtocolConsumer.dispatch
+
+    async def receive(self, text_data=None, bytes_data=None):
+        send_text = direct_sender(self.scope)
+        if send_text is None or text_data is None:
+            await super().receive(text_data, bytes_data)
+        else:
+            send_text(text_data)
 
 
 class TutorialChatConsumer(AsyncWebsocketConsumer):
