@@ -1,4 +1,5 @@
-"""Per-connection frame limits: a token bucket, and what to do with a client that floods."""
+"""Rate limits: per-connection frame limits (a token bucket, and what to do with a client that
+floods), and a throttle for a worker's broadcasts."""
 
 import time
 from collections.abc import Callable
@@ -33,6 +34,24 @@ class TokenBucket:
             return False
         self._tokens -= 1.0
         return True
+
+
+class Throttle:
+    """At most one firing per `interval` seconds: the first at once (leading edge), and what is
+    asked for meanwhile together at the end of the interval (trailing edge), as lodash's
+    `throttle` does. A lone event waits for nothing; a storm is coalesced."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic):
+        self.interval = interval
+        self._clock = clock
+        self._fired_at = -interval
+
+    def wait(self) -> float:
+        """Seconds until the next firing may be (0.0: now)."""
+        return max(0.0, self._fired_at + self.interval - self._clock())
+
+    def fire(self) -> None:
+        self._fired_at = self._clock()
 
 
 class Verdict(Enum):

@@ -1,8 +1,10 @@
 """This worker process's part of the public board (shared/board.py holds the rules).
 
+Joins, renames and leaves are broadcast to every worker's board sockets at most once per
+ANNOUNCE_SECONDS: a lone one at once, those of a storm coalesced (shared/ratelimit.py Throttle).
+
 Periodic jobs (ws/jobs.py):
-- tick (every 0.25 s): write the rows changed by delay reports and renames, then broadcast this
-  worker's coalesced joins, renames and leaves to every worker's board sockets;
+- tick (every 0.25 s): write the rows changed by delay reports and renames;
 - snapshot (every 0.5 s): read the board's first 200 rows and its summary once, for every
   answer this worker sends until the next one;
 - heartbeat (LIVE_HEARTBEAT_SECONDS): keep this worker's clients alive in Redis (rebuilding
@@ -23,6 +25,7 @@ from django.db import DatabaseError
 from shared.board import EMPTY_SNAPSHOT, BoardEvents, BoardStore, ClientDelays, new_client_id, now_ms
 from shared.identity import account_names_among, guest_name
 from shared.metrics import observe_round_trip
+from shared.ratelimit import Throttle
 from shared.redis import REDIS_DOWN, async_redis, attempt
 from ws.hub import Hub, Socket
 from ws.jobs import Jobs
@@ -31,7 +34,9 @@ from ws.worker import Worker
 log = logging.getLogger(__name__)
 
 TOPIC = "board"
-# Joins and leaves must show within 1 s: a tick plus one fan-out leaves ample margin.
+# Joins and leaves must show within 1 s: at most this wait plus one fan-out. A storm of joins
+# then costs each viewer at most 4 frames a second, whatever its size.
+ANNOUNCE_SECONDS = 0.25
 TICK_SECONDS = 0.25
 # A join waits at most this long for each of its two Redis steps (1 s in all): a client joins
 # even while Redis is down or hung (pings still work, and the heartbeat puts it on the board
@@ -56,6 +61,9 @@ class Board:
         self.store = store
         self.clients: dict[str, BoardClient] = {}
         self.events = BoardEvents()
+        self._announcing = Throttle(ANNOUNCE_SECONDS)
+        self._announcement_due = False
+        self.jobs = jobs
         self.changed: set[str] = set()
         self.snapshot = EMPTY_SNAPSHOT
         self._read_lock = asyncio.Lock()
@@ -82,6 +90,7 @@ class Board:
         client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms(), guest=guest))
         self.clients[client.delays.id] = client
         self.events.join(client.delays.arrival())
+        self._announce_soon()
         try:
             await attempt(self._save([client]), JOIN_WAIT_SECONDS)
             await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
@@ -107,12 +116,14 @@ class Board:
             return  # the row expires by itself; whoever sweeps it announces the leave
         if removed:
             self.events.leave(client.delays.id)
+            self._announce_soon()
 
     def _forget_locally(self, client: BoardClient) -> None:
         self.hub.unsubscribe(TOPIC, client.socket)
         self.clients.pop(client.delays.id, None)
         self.changed.discard(client.delays.id)
         self.events.leave(client.delays.id)
+        self._announce_soon()
 
     def record_delay(
         self, client: BoardClient, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False
@@ -129,6 +140,7 @@ class Board:
         client.delays.rename(name)
         self.changed.add(client.delays.id)
         self.events.rename(client.delays.id, name)
+        self._announce_soon()
 
     # ------------------------------------------------------------ periodic jobs
 
@@ -153,16 +165,29 @@ class Board:
                 if client.delays.name == name:  # not renamed meanwhile
                     self.rename(client, replacement)
 
-    async def tick(self) -> None:
-        # Take the pending work before the first await: whatever arrives meanwhile waits for
-        # the next tick instead of being cleared unsent. On failure the rows are put back.
-        changed, self.changed = self.changed, set()
+    def _announce_soon(self) -> None:
+        """Broadcast the pending events as soon as the throttle allows (module doc)."""
+        if self.events and not self._announcement_due:
+            self._announcement_due = True
+            self.jobs.spawn(self.jobs.guarded("board announcement", self._announce()))
+
+    async def _announce(self) -> None:
+        # Publishing never waits on Redis, so every worker's sockets hear of joins, renames and
+        # leaves even while a hung Redis holds up the saves (each event carries what it
+        # announces; the rows follow in the next snapshots).
+        try:
+            await asyncio.sleep(self._announcing.wait())
+        finally:
+            self._announcement_due = False  # events from here on are announced next time
+        self._announcing.fire()
         events, self.events = self.events, BoardEvents()
-        # Events first: publishing never waits on Redis, so this worker's sockets see joins,
-        # renames and leaves at once even while a hung Redis holds up the save below (each
-        # event carries what it announces; the rows follow in the next snapshots).
         for frame in events.frames():
             await self.hub.publish(TOPIC, frame)
+
+    async def tick(self) -> None:
+        # Take the pending rows before the first await: whatever changes meanwhile waits for
+        # the next tick instead of being cleared unsent. On failure the rows are put back.
+        changed, self.changed = self.changed, set()
         try:
             await self._save([self.clients[i] for i in changed if i in self.clients])
         except BaseException:
@@ -188,6 +213,7 @@ class Board:
         await self._save(list(self.clients.values()))
         for client_id in await self.store.sweep():
             self.events.leave(client_id)
+        self._announce_soon()
 
     async def _save(self, clients: list[BoardClient]) -> None:
         # The lock is taken per slice, so a join or leave waits for one slice, not for all.

@@ -91,6 +91,22 @@ async def test_a_second_client_sees_the_first_and_the_first_hears_it_join(live_r
     await second.disconnect()
 
 
+async def test_a_storm_of_joins_reaches_the_others_coalesced(live_redis):
+    """Joins are announced at most once per 0.25 s (the first at once): twenty joins at the same
+    moment reach a viewer in fewer frames than joins, and none is missing."""
+    viewer, _ = await join()
+    joined = await asyncio.gather(*(join() for _ in range(20)))
+    expected = {welcome["you"]["id"] for _, welcome in joined}
+    heard: set[str] = set()
+    frames = 0
+    while not expected <= heard:
+        heard |= {c["id"] for c in (await next_of(viewer, "connect", timeout=3))["clients"]}
+        frames += 1
+    assert frames < len(expected)
+    for socket, _ in [(viewer, None), *joined]:
+        await socket.disconnect()
+
+
 async def test_a_delay_report_is_answered_with_the_board_including_the_own_fresh_row(live_redis):
     """The `delays` answer carries the reporter's new figures (the server's timing of each report,
     here at least the pause between pong and report; the claim beside it), total and summary."""

@@ -1,6 +1,6 @@
-"""Frame limits: the token bucket and the flood guard's verdicts."""
+"""Rate limits: the token bucket, the flood guard's verdicts, and the broadcast throttle."""
 
-from shared.ratelimit import FloodGuard, TokenBucket, Verdict
+from shared.ratelimit import FloodGuard, Throttle, TokenBucket, Verdict
 
 
 class FakeClock:
@@ -70,3 +70,17 @@ def test_a_quiet_second_forgives_so_the_next_flood_is_warned_afresh():
     assert [judge(), judge(), judge()] == [Verdict.ACCEPT, Verdict.WARN, Verdict.DROP]
     clock.now = 1.5
     assert [judge(), judge()] == [Verdict.ACCEPT, Verdict.WARN]
+
+
+def test_the_throttle_fires_a_lone_event_at_once_and_spaces_the_rest_by_its_interval():
+    clock = FakeClock()
+    throttle = Throttle(0.25, clock=clock)
+    assert throttle.wait() == 0.0  # the first: at once
+    throttle.fire()
+    clock.now = 0.1
+    assert throttle.wait() == 0.15  # asked for meanwhile: at the end of the interval
+    clock.now = 0.25
+    assert throttle.wait() == 0.0
+    throttle.fire()
+    clock.now = 10.0
+    assert throttle.wait() == 0.0  # after a quiet while, at once again
