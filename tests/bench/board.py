@@ -1,6 +1,8 @@
 """Public board under load: N clients at 1 ping + 1 delay report a second, against the echo
 consumers at the same N on the same stack; the app without permessage-deflate (what each answer
-costs uncompressed); then the app on the other channel layer.
+costs uncompressed); then the app on the other channel layer. The clients are all in this one
+process, each a lean reader (tests/bench/load.py, tests/bench/readers.py: a callback per frame,
+timers for the pings, no task), on the same two cores as the server.
 
 Targets (docs/benchmarks.md): p99 within 2x of the lean echo at N = 400, 1000 and 2000; at most
 4 KB on the wire per reporting client-second at N = 400 and 1000; server CPU per client-second

@@ -3,6 +3,14 @@ sends a ping, waits for its pong, and reports the round trip as a delay (what pu
 
 Against /ws/echo/ (the baseline) the same frames come straight back, so both targets carry the
 same client traffic and differ only in what the server does with it.
+
+Every client is a lean reader (tests/bench/readers.py): the `websockets` Sans-I/O protocol under a
+plain asyncio.Protocol, one callback per data frame with the monotonic time of the read that held
+it. The pong is recognised in that callback and the report sent from it at once; the round trip
+is that read's stamp minus the monotonic time the ping was sent. Once the clients are in, no task
+runs for them: each client's pings and pong timeouts are event-loop timers (`loop.call_at`). The
+asyncio client they replace cost a task, futures and coroutine switches per frame, about half a
+core at N = 1000 on the server's own two cores, and its queueing landed in the round trips.
 """
 
 import asyncio
@@ -16,10 +24,10 @@ from dataclasses import dataclass, field
 
 import psutil
 import websockets
-from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidState
 
 from deploy.stack import WS_WORKERS, Stack
-from tests.helpers import connect
+from tests.bench.readers import Reader, open_reader
 
 PERIOD = 1.0  # one ping and one delay report per client per second
 PONG_TIMEOUT = 5.0
@@ -30,33 +38,27 @@ ANSWER_PREFIXES = (b'{"type":"pong"', b'{"type":"ping"')  # echo sends the ping 
 BOARD_ANSWER_PREFIX = b'{"type":"delays"'
 
 
-class CountingConnection(ClientConnection):
-    """A client connection that counts the bytes it receives off the wire (after
-    permessage-deflate, frame headers included): what a phone downloads."""
-
-    wire_bytes = 0
-
-    def data_received(self, data: bytes) -> None:
-        self.wire_bytes += len(data)
-        super().data_received(data)
-
-
 @dataclass
 class Window:
-    """The measured interval; frames outside it are not counted."""
+    """The measured interval (monotonic ns); frames outside it are not counted."""
 
-    start: float = float("inf")
-    end: float = float("inf")
+    start_ns: float = float("inf")
+    end_ns: float = float("inf")
 
-    def holds(self, now: float) -> bool:
-        return self.start <= now < self.end
+    def holds(self, now_ns: int) -> bool:
+        return self.start_ns <= now_ns < self.end_ns
 
 
 @dataclass(eq=False)
 class Client:
-    socket: ClientConnection
+    """One page: its socket (a lean Reader), its ping schedule, and what it measured.
+
+    At most one ping is in flight: the next is sent at its due time, or as soon as the pending
+    one is answered (or lost) if that is later, so a late client catches up on its fixed schedule
+    instead of clumping with its neighbours."""
+
     window: Window
-    pending: asyncio.Future | None = None
+    reader: Reader | None = None
     received_bytes: int = 0
     # Board answers received in the window: fewer than one a second when the server falls behind.
     board_answers: int = 0
@@ -65,48 +67,78 @@ class Client:
     wire_at_end: int = 0
     rtts_ms: list[float] = field(default_factory=list)
     lost: int = 0
+    seq: int = 0
+    # Monotonic ns at which the ping in flight was sent; 0 when none is.
+    sent_ns: int = 0
+    # Loop time (time.monotonic()) at which the next ping is due.
+    due: float = 0.0
+    stopped: bool = False
+    # The one timer of the client: its next ping, or the timeout of the ping in flight.
+    timer: asyncio.TimerHandle | None = None
 
-    async def read_forever(self) -> None:
-        """Count every byte received in the window; hand pongs to the waiting ping."""
-        try:
-            while True:
-                data = await self.socket.recv(decode=False)
-                if self.window.holds(time.monotonic()):
-                    self.received_bytes += len(data)
-                    self.board_answers += data.startswith(BOARD_ANSWER_PREFIX)
-                if data.startswith(ANSWER_PREFIXES) and self.pending is not None and not self.pending.done():
-                    self.pending.set_result((time.perf_counter_ns(), data))
-        except websockets.ConnectionClosed:
-            pass
+    def on_frame(self, now_ns: int, payload: bytes) -> None:
+        """Count every frame received in the window; a pong answers the ping in flight."""
+        if self.window.holds(now_ns):
+            self.received_bytes += len(payload)
+            self.board_answers += payload.startswith(BOARD_ANSWER_PREFIX)
+        if self.sent_ns and payload.startswith(ANSWER_PREFIXES):
+            self.answered(now_ns, payload)
 
-    async def ping_forever(self, first_due: float) -> None:
-        """Ping at `first_due` and once a PERIOD after it: the schedule is fixed in advance, so a
-        client whose task started late catches up instead of clumping with its neighbours."""
-        loop = asyncio.get_running_loop()
-        due = first_due
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        for seq in range(1, 10**9):
-            await self.ping_and_report(seq)
-            due += PERIOD
-            await asyncio.sleep(max(0.0, due - loop.time()))
+    def start(self, first_due: float) -> None:
+        """Ping at `first_due` (loop time) and once a PERIOD after it."""
+        self.due = first_due
+        self.timer = asyncio.get_running_loop().call_at(first_due, self.ping)
 
-    async def ping_and_report(self, seq: int) -> None:
-        self.pending = asyncio.get_running_loop().create_future()
-        sent = time.perf_counter_ns()
-        await self.socket.send(f'{{"type":"ping","seq":{seq},"sent_at":{time.time() * 1000:.1f}}}')
-        try:
-            async with asyncio.timeout(PONG_TIMEOUT):
-                answered, pong = await self.pending
-        except TimeoutError:
-            self.lost += self.window.holds(time.monotonic())
+    def ping(self) -> None:
+        if self.stopped or self.reader.closed.done():
+            self.timer = None
             return
-        rtt_ms = (answered - sent) / 1e6
-        if self.window.holds(time.monotonic()):
+        self.seq += 1
+        self.sent_ns = time.monotonic_ns()
+        if not self.send(f'{{"type":"ping","seq":{self.seq},"sent_at":{time.time() * 1000:.1f}}}'):
+            return
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_at(loop.time() + PONG_TIMEOUT, self.timed_out)
+
+    def answered(self, now_ns: int, pong: bytes) -> None:
+        rtt_ms = (now_ns - self.sent_ns) / 1e6
+        self.sent_ns = 0
+        self.timer.cancel()
+        if self.window.holds(now_ns):
             self.rtts_ms.append(rtt_ms)
         # The board counts a report only on the pong it answers (echo ignores the fields).
         token = json.loads(pong).get("token", "")
-        report = {"type": "delay", "delay_ms": round(min(rtt_ms, 60000), 3), "seq": seq, "token": token}
-        await self.socket.send(json.dumps(report))
+        report = {"type": "delay", "delay_ms": round(min(rtt_ms, 60000), 3), "seq": self.seq, "token": token}
+        if self.send(json.dumps(report)):
+            self.next_ping()
+
+    def timed_out(self) -> None:
+        self.sent_ns = 0
+        self.lost += self.window.holds(time.monotonic_ns())
+        self.next_ping()
+
+    def next_ping(self) -> None:
+        self.due += PERIOD
+        # A due time already past fires on the loop's next turn.
+        self.timer = None if self.stopped else asyncio.get_running_loop().call_at(self.due, self.ping)
+
+    def send(self, text: str) -> bool:
+        """Send `text` unless the client is stopped or its socket closing; False if not sent."""
+        if self.stopped:
+            return False
+        try:
+            self.reader.send_text(text)
+        except InvalidState:  # the server closed the socket: this page is gone
+            self.stop()
+            return False
+        return True
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.sent_ns = 0
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 @dataclass
@@ -125,24 +157,21 @@ async def open_all(stack: Stack, path: str, count: int, window: Window, compress
 
     async def open_one() -> Client | None:
         nonlocal retries
+        client = Client(window)
         for attempt in range(CONNECT_ATTEMPTS):
             try:
-                # No client keepalive pings: browsers send none, and 1000 sockets opened at once
-                # would all ping in the same instant, a burst no page would ever cause.
                 # compression: "deflate" offers permessage-deflate as browsers do; None does not.
-                socket = await connect(
-                    stack.ws_url,
-                    path,
-                    open_timeout=30,
-                    max_size=None,
-                    ping_interval=None,
-                    compression=compression,
-                    create_connection=CountingConnection,
-                )
+                # The reader sends no keepalive pings: browsers send none, and 1000 sockets opened
+                # at once would all ping in the same instant, a burst no page would ever cause.
+                client.reader = await open_reader(stack.ws_url, path, client.on_frame, 30, compression)
                 if path == "/ws/public/":
-                    await asyncio.wait_for(socket.recv(decode=False), 30)  # the welcome
-                return Client(socket, window)
-            except (OSError, TimeoutError, websockets.InvalidStatus, websockets.ConnectionClosed):
+                    try:
+                        await asyncio.wait_for(asyncio.shield(client.reader.first_frame), 30)  # the welcome
+                    except BaseException:
+                        client.reader.abort()
+                        raise
+                return client
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
                 retries += 1
                 await asyncio.sleep(random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt)))
         return None
@@ -194,28 +223,26 @@ async def _run_load(
     window = Window()
     storm = await open_all(stack, path, count, window, compression)
     rss_after = rss_bytes(workers)
-    readers = [asyncio.create_task(c.read_forever()) for c in storm.clients]
     # Independent pages: each at its own random moment of the period, so pings coincide as
     # often as chance has them (seeded: every run, echo's and the app's, gets the same phases).
     phases = random.Random(count)
     start = asyncio.get_running_loop().time() + 0.1
-    pingers = [asyncio.create_task(c.ping_forever(start + phases.uniform(0, PERIOD))) for c in storm.clients]
+    for client in storm.clients:
+        client.start(start + phases.uniform(0, PERIOD))
     await asyncio.sleep(warmup)
     me = psutil.Process()
     cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
-    window.start = time.monotonic()
-    window.end = window.start + measure
+    window.start_ns = time.monotonic_ns()
+    window.end_ns = window.start_ns + round(measure * 1e9)
     for client in storm.clients:
-        client.wire_at_start = client.socket.wire_bytes
+        client.wire_at_start = client.reader.wire_bytes
     await asyncio.sleep(measure)
     cpu_used, my_cpu = cpu_seconds(workers) - cpu_start, cpu_seconds([me]) - my_cpu_start
     rss_loaded = rss_bytes(workers)
     for client in storm.clients:
-        client.wire_at_end = client.socket.wire_bytes
-    for task in pingers + readers:
-        task.cancel()
-    await asyncio.gather(*(c.socket.close() for c in storm.clients), return_exceptions=True)
-    await asyncio.gather(*pingers, *readers, return_exceptions=True)
+        client.wire_at_end = client.reader.wire_bytes
+        client.stop()
+    await asyncio.gather(*(c.reader.close() for c in storm.clients), return_exceptions=True)
     per_client = max(1, len(storm.clients))
     result = summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / per_client)
     result["rss_kib_per_client_loaded"] = round((rss_loaded - rss_before) / per_client / 1024, 1)

@@ -1,17 +1,20 @@
-"""Lean WebSocket readers for the benches that read hundreds or thousands of sockets in one
-process (chat members, idle viewers).
+"""Lean WebSocket clients for the benches that read hundreds or thousands of sockets in one
+process (chat members, idle viewers, the public board's pinging clients).
 
 The `websockets` asyncio client costs a task, a future and a few coroutine switches per frame,
 and it decodes every text frame: at 500 members or 10,000 viewers on the server's own two cores,
 that reading was a large part of what the benches measured. A `Reader` is the same library's
 Sans-I/O protocol (`websockets.client.ClientProtocol`) under a plain `asyncio.Protocol`: each
-read from the socket is fed to the parser, stamped once (`time.monotonic_ns()`, taken before
-parsing) and its data frames handed as bytes to one callback, with no task and no decoding.
+read from the socket is counted (`wire_bytes`: what came off the wire, after permessage-deflate,
+frame headers included), fed to the parser, stamped once (`time.monotonic_ns()`, taken before
+parsing) and its data frames handed as bytes to one callback, with no task and no decoding; the
+callback may answer at once with `send_text`.
 Everything the protocol owes the server goes back at once: the pongs to its pings (the server's
 slow-reader probes, ws/serve.py) and the echo of its close frame.
 
 The handshake is the asyncio client's (`tests/helpers.py` `connect`): the Origin a page of that host
-would send (the stack checks it exactly), the same User-Agent, permessage-deflate offered.
+would send (the stack checks it exactly), the same User-Agent, permessage-deflate offered (or,
+with `compression=None`, not offered, as the asyncio client's option of that name).
 """
 
 import asyncio
@@ -52,6 +55,9 @@ class Reader(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
         # Monotonic ns of the last read from the socket (0 before any).
         self.last_read_ns = 0
+        # Bytes read from the socket: the handshake's response, then frames as sent (compressed,
+        # with their headers).
+        self.wire_bytes = 0
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -63,6 +69,7 @@ class Reader(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = self.last_read_ns = time.monotonic_ns()
+        self.wire_bytes += len(data)
         self.protocol.receive_data(data)
         for event in self.protocol.events_received():
             if isinstance(event, Frame):
@@ -131,12 +138,21 @@ class Reader(asyncio.Protocol):
         self.transport.abort()
 
 
-async def open_reader(base_url: str, path: str, on_frame: OnFrame | None = None, timeout: float = 30) -> Reader:
+async def open_reader(
+    base_url: str,
+    path: str,
+    on_frame: OnFrame | None = None,
+    timeout: float = 30,
+    compression: str | None = "deflate",
+) -> Reader:
     """A Reader on ws://host:port/path, its handshake done; raises what failed it (see Reader),
-    or TimeoutError after `timeout` seconds."""
+    or TimeoutError after `timeout` seconds. `compression`: "deflate" offers permessage-deflate
+    (as browsers do), None offers nothing."""
+    if compression not in ("deflate", None):
+        raise ValueError(f"unsupported compression: {compression!r}")
     uri = parse_uri(f"{base_url}{path}")
     origin = base_url.replace("ws://", "http://")
-    extensions = enable_client_permessage_deflate(None)
+    extensions = enable_client_permessage_deflate(None) if compression == "deflate" else None
     loop = asyncio.get_running_loop()
 
     def reader() -> Reader:

@@ -5,11 +5,22 @@ does not offer it gets them as they are; pongs are never compressed."""
 import json
 
 import pytest
+from websockets.asyncio.client import ClientConnection
 
-from tests.bench.load import CountingConnection
 from tests.helpers import connect, receive
 
 pytestmark = pytest.mark.stack
+
+
+class CountingConnection(ClientConnection):
+    """A client connection that counts the bytes it receives off the wire (after
+    permessage-deflate, frame headers included): what a phone downloads."""
+
+    wire_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.wire_bytes += len(data)
+        super().data_received(data)
 
 
 async def answer_on_the_wire(stack, compression: str | None) -> tuple[dict, int, int, str | None]:
