@@ -44,7 +44,7 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   answer (~14 KB) and the one before it fit the 32 KiB window together (14 KB -> 1-3 KB).
   Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
   gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
-  At zlib level 1, not autobahn's 6: a fifth of the CPU per answer for about a tenth more bytes
+  At zlib level 1, not autobahn's 6: a fifth of the CPU per answer for about a third more bytes
   (the CPU of compressing an answer per report is what bound the board at 1,000 clients).
   Why compact rows and deflate, not deltas or fewer rows: docs/benchmarks.md.
   WS_PERMESSAGE_DEFLATE=false turns it off. The send backlog counts the bytes as written,
