@@ -109,7 +109,9 @@ def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
             return PerMessageDeflateOfferAccept(
                 offer,
                 request_max_window_bits=CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0,
-                window_bits=DEFLATE_WINDOW_BITS,
+                # A client may allow the server a smaller window than ours (asking for more is
+                # an error autobahn raises, which would fail the handshake).
+                window_bits=min(DEFLATE_WINDOW_BITS, offer.request_max_window_bits or DEFLATE_WINDOW_BITS),
                 mem_level=DEFLATE_MEM_LEVEL,
             )
     return None

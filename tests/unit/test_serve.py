@@ -341,6 +341,31 @@ def test_answers_are_compressed_at_the_fast_level_and_inflate_to_the_same_text()
     assert payload != deflated(answer, zlib.Z_DEFAULT_COMPRESSION)  # what autobahn alone would send
 
 
+@pytest.mark.parametrize(
+    "offer",
+    [
+        "permessage-deflate; server_max_window_bits=10",
+        "permessage-deflate; server_no_context_takeover",
+        "permessage-deflate; client_max_window_bits; server_max_window_bits=9",
+    ],
+)
+def test_a_client_limiting_the_servers_compression_is_taken_at_its_word(offer):
+    with override_settings(WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=offer)
+    assert peer.handshake.startswith(b"HTTP/1.1 101")
+    answers = [DELAYS.replace("12.5", str(n)) for n in range(3)]
+    for answer in answers:
+        peer.app_sends(answer)
+    # The client inflates with the window it allowed, and afresh for each message if it asked so.
+    window = int(offer.rsplit("=", 1)[1]) if "server_max_window_bits=" in offer else 15
+    inflater = zlib.decompressobj(-window)
+    for (opcode, rsv1, payload), answer in zip(peer.frames_with_rsv1(), answers, strict=True):
+        assert (opcode, rsv1) == (TEXT, True)
+        if "server_no_context_takeover" in offer:
+            inflater = zlib.decompressobj(-window)
+        assert inflater.decompress(payload + b"\x00\x00\xff\xff") == answer.encode()
+
+
 def test_an_open_socket_keeps_only_the_path_of_its_handshake():
     with override_settings(WS_PERMESSAGE_DEFLATE=True):
         peer = Peer("/ws/public/", extensions=DEFLATE_OFFER)
