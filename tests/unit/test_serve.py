@@ -417,3 +417,22 @@ def test_a_text_sent_directly_to_a_closed_socket_is_dropped_quietly(peer):
     size = len(peer.written)
     peer.app_sends_directly("too late")
     assert len(peer.written) == size
+
+
+@pytest.mark.parametrize("bits", [9, 12])
+def test_a_client_asking_for_a_smaller_server_window_gets_it_and_frames_that_fit_it(bits):
+    """RFC 7692 lets a client cap the server's window (server_max_window_bits): the handshake is
+    answered with that cap, and every answer inflates with a window that small (a frame
+    compressed with the 2^15 window would refer back past it: "invalid distance too far back")."""
+    far = "".join(random.Random(bits).choice("abcdefghij0123456789") for _ in range(1500))
+    answer = '{"type":"delays","clients":["' + far + '","' + far + '"]}'
+    with override_settings(WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=f"permessage-deflate; server_max_window_bits={bits}")
+    assert peer.handshake.startswith(b"HTTP/1.1 101")
+    assert f"server_max_window_bits={bits}".encode() in peer.handshake
+    peer.app_sends_directly(answer)
+    peer.app_sends(answer)
+    inflate = zlib.decompressobj(-bits)  # context kept from one message to the next
+    messages = [(rsv1, payload) for opcode, rsv1, payload in peer.frames_with_rsv1() if opcode == TEXT]
+    assert [rsv1 for rsv1, _ in messages] == [True, True]
+    assert [inflate.decompress(payload + b"\x00\x00\xff\xff") for _, payload in messages] == [answer.encode()] * 2
