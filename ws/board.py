@@ -86,13 +86,19 @@ class Board:
     # ------------------------------------------------------------ what a consumer calls
 
     async def join(self, socket: Socket, name: str, *, guest: bool = True) -> BoardClient:
-        """Put a client on the board and send it the welcome; others hear of it next tick."""
+        """Put a client on the board and send it the welcome; others hear of it once its row is
+        written (or JOIN_WAIT_SECONDS have passed), as soon as the throttle allows."""
         client = BoardClient(socket, ClientDelays(id=new_client_id(), name=name, connected_at=now_ms(), guest=guest))
         self.clients[client.delays.id] = client
-        self.events.join(client.delays.arrival())
-        self._announce_soon()
+        announced = False
         try:
             await attempt(self._save([client]), JOIN_WAIT_SECONDS)
+            # Announced once its row is written (or the wait is over): a client joining meanwhile
+            # reads the board for its welcome and subscribes only after it, so a join announced
+            # before its row would reach it in neither (the throttle's leading edge sends at once).
+            self.events.join(client.delays.arrival())
+            self._announce_soon()
+            announced = True
             await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
             await socket.send(text_data=self.snapshot.welcome_for(client.delays))
             # Subscribed after the welcome is sent, so no broadcast can overtake it.
@@ -100,7 +106,7 @@ class Board:
         except BaseException:
             # Half-joined (the socket went away, or the consumer was cancelled): forget the
             # client here; a row already written expires unrefreshed and is swept.
-            self._forget_locally(client)
+            self._forget_locally(client, announced)
             raise
         return client
 
@@ -118,12 +124,13 @@ class Board:
             self.events.leave(client.delays.id)
             self._announce_soon()
 
-    def _forget_locally(self, client: BoardClient) -> None:
+    def _forget_locally(self, client: BoardClient, announced: bool) -> None:
         self.hub.unsubscribe(TOPIC, client.socket)
         self.clients.pop(client.delays.id, None)
         self.changed.discard(client.delays.id)
-        self.events.leave(client.delays.id)
-        self._announce_soon()
+        if announced:  # else nobody heard of it: no leave to announce
+            self.events.leave(client.delays.id)
+            self._announce_soon()
 
     def record_delay(
         self, client: BoardClient, delay_ms: float, claimed_ms: float | None = None, warmup: bool = False

@@ -103,15 +103,19 @@ def worth_compressing(data: bytes) -> bool:
 
 
 def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
-    """autobahn's perMessageCompressionAccept: take the client's permessage-deflate offer."""
+    """autobahn's perMessageCompressionAccept: take the client's permessage-deflate offer.
+
+    A client may ask for a smaller server window (server_max_window_bits=9..14, RFC 7692
+    7.1.2.1): the compressor then uses that one. (autobahn raises on a larger one, and an
+    exception here leaves the handshake unanswered while the consumer has already accepted.)
+    """
     for offer in offers:
         if isinstance(offer, PerMessageDeflateOffer):
+            asked = offer.request_max_window_bits
             return PerMessageDeflateOfferAccept(
                 offer,
                 request_max_window_bits=CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0,
-                # A client may allow the server a smaller window than ours (asking for more is
-                # an error autobahn raises, which would fail the handshake).
-                window_bits=min(DEFLATE_WINDOW_BITS, offer.request_max_window_bits or DEFLATE_WINDOW_BITS),
+                window_bits=min(DEFLATE_WINDOW_BITS, asked) if asked else DEFLATE_WINDOW_BITS,
                 mem_level=DEFLATE_MEM_LEVEL,
             )
     return None

@@ -595,3 +595,31 @@ async def test_a_guest_renamed_elsewhere_first_keeps_that_one_new_name_on_the_bo
     assert await session_name(session) == replaced_in_chat
     await client.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_client_joining_while_an_earlier_join_is_written_hears_of_it(live_redis, monkeypatch):
+    """A join is announced only once its row is written. A client joining meanwhile reads the
+    board for its welcome and subscribes after it: a join announced before its row (the
+    throttle's leading edge sends at once) would reach it in neither, and an idle viewer would
+    never show the earlier client. Here the first client's row takes 0.3 s to write (a slow
+    Redis, or the first client on another worker behind a heartbeat's slice)."""
+    from ws.board import Board
+
+    save = Board._save
+    slow = [True]
+
+    async def first_save_slow(self, clients):
+        if slow and slow.pop():
+            await asyncio.sleep(0.3)  # outside the write lock: the second client's row is not held up
+        await save(self, clients)
+
+    monkeypatch.setattr(Board, "_save", first_save_slow)
+    first_joining = asyncio.ensure_future(join())
+    await asyncio.sleep(0.1)  # the first client's row is being written
+    second, second_welcome = await join()
+    first, first_welcome = await first_joining
+    first_id = first_welcome["you"]["id"]
+    if first_id not in [row["id"] for row in second_welcome["clients"]]:
+        await announced(second, first_id)  # else: TimeoutError, the second never hears of the first
+    await first.disconnect()
+    await second.disconnect()

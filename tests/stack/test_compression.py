@@ -2,6 +2,7 @@
 every browser does) gets the board's `delays` answers compressed, with the same content; one that
 does not offer it gets them as they are; pongs are never compressed."""
 
+import asyncio
 import json
 
 import pytest
@@ -74,3 +75,31 @@ async def test_pongs_are_never_compressed(stack):
 async def test_other_endpoints_do_not_negotiate_it(stack):
     async with connect(stack.ws_url, "/ws/ping/") as socket:
         assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
+
+
+async def test_a_client_capping_the_servers_window_connects_and_reads_its_answers(stack):
+    """RFC 7692 lets a client ask for a smaller server window (server_max_window_bits=9): the
+    socket opens with that cap and its answers inflate within it (the client's inflater has a
+    2^9 window and fails the socket on a reference past it). Before, the handshake was never
+    answered while the consumer had joined the board, and nginx gave up with 503 after ~10 s."""
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    async with asyncio.timeout(5):
+        async with connect(
+            stack.ws_url,
+            "/ws/public/",
+            compression=None,
+            extensions=[ClientPerMessageDeflateFactory(server_max_window_bits=9)],
+        ) as socket:
+            assert "server_max_window_bits=9" in socket.response.headers["Sec-WebSocket-Extensions"]
+            assert (await receive(socket))["type"] == "welcome"
+            for seq in (1, 2, 3):
+                await socket.send(json.dumps({"type": "ping", "seq": seq}))
+                pong = await receive(socket)
+                if seq > 1:  # the first pong is a warm-up
+                    await socket.send(
+                        json.dumps({"type": "delay", "delay_ms": 1.0, "seq": seq, "token": pong["token"]})
+                    )
+                    answer = await receive(socket)
+                    assert answer["type"] == "delays"
+                    assert answer["clients"]
