@@ -49,6 +49,16 @@ SNAPSHOT_SECONDS = 0.5
 SAVE_SLICE = 100
 
 
+class HeldFrames:
+    """A subscriber that keeps what it is sent, for a socket not welcomed yet."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def deliver(self, frame: str) -> None:
+        self.frames.append(frame)
+
+
 @dataclass(eq=False)
 class BoardClient:
     socket: Socket
@@ -94,15 +104,24 @@ class Board:
         try:
             await attempt(self._save([client]), JOIN_WAIT_SECONDS)
             # Announced once its row is written (or the wait is over): a client joining meanwhile
-            # reads the board for its welcome and subscribes only after it, so a join announced
-            # before its row would reach it in neither (the throttle's leading edge sends at once).
+            # that subscribed after the announcement reads the board after it, and finds the row.
             self.events.join(client.delays.arrival())
             self._announce_soon()
             announced = True
-            await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
-            await socket.send(text_data=self.snapshot.welcome_for(client.delays))
-            # Subscribed after the welcome is sent, so no broadcast can overtake it.
-            await self.hub.subscribe(TOPIC, socket)
+            # Subscribed before the board is read, so no broadcast falls between the read and
+            # the subscription (on a worker that had no board socket, subscribing joins the
+            # topic's group: a join announced elsewhere meanwhile would reach neither). What
+            # comes before the welcome is held and follows it; ids dedupe a join it shows.
+            held = HeldFrames()
+            await self.hub.subscribe(TOPIC, held)
+            try:
+                await attempt(self.refresh_snapshot(), JOIN_WAIT_SECONDS)
+                await socket.send(text_data=self.snapshot.welcome_for(client.delays))
+                await self.hub.subscribe(TOPIC, socket)  # not the first: returns at once
+            finally:
+                self.hub.unsubscribe(TOPIC, held)
+            for frame in held.frames:
+                await socket.deliver(frame)
         except BaseException:
             # Half-joined (the socket went away, or the consumer was cancelled): forget the
             # client here; a row already written expires unrefreshed and is swept.
