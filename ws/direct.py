@@ -12,6 +12,9 @@ A broadcast's frame is framed once for every socket it goes to (autobahn's Prepa
 encoded to UTF-8, header in front), unless the socket compresses it.
 
 Under Channels' test communicator (no Daphne) the key is absent and every frame goes through ASGI.
+A frame sent directly is not held to autobahn's cap on a message's size (Daphne's
+--websocket-max-message-size, 64 KiB), which is there for what clients send: a chat history of
+long messages can be larger, and goes out whole.
 """
 
 from collections.abc import Callable
