@@ -25,6 +25,11 @@ from redis.backoff import ConstantBackoff
 # State reads and writes are small: a Redis that takes longer than this is treated as down,
 # so a page or a consumer never hangs on it.
 REDIS_TIMEOUT_SECONDS = 1.0
+# Connections a Daphne worker's asyncio client opens at most (redis-py's default). Past them a
+# command waits for a free one, up to REDIS_TIMEOUT_SECONDS: a storm of a thousand sockets
+# joining chat at once queues for a moment instead of failing as if Redis were down (redis-py's
+# plain pool raises MaxConnectionsError, a ConnectionError, on the 101st).
+ASYNC_MAX_CONNECTIONS = 100
 
 # Errors that mean "Redis is unreachable or too slow right now"; callers degrade, never crash.
 # ReadOnlyError: a write reached a master that a failover has just demoted to a replica.
@@ -57,14 +62,18 @@ def async_redis() -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        options = _options(redis.asyncio.retry.Retry)
+        options = _options(redis.asyncio.retry.Retry) | _waiting_pool_options()
         if settings.REDIS_SENTINELS:
             sentinel = redis.asyncio.sentinel.Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_options())
             client = sentinel.master_for(
-                settings.REDIS_SENTINEL_MASTER, **options, **master_credentials(settings.REDIS_URL)
+                settings.REDIS_SENTINEL_MASTER,
+                connection_pool_class=WaitingSentinelPool,
+                **options,
+                **master_credentials(settings.REDIS_URL),
             )
         else:
-            client = redis.asyncio.Redis.from_url(settings.REDIS_URL, **options)
+            pool = redis.asyncio.BlockingConnectionPool.from_url(settings.REDIS_URL, **options)
+            client = redis.asyncio.Redis.from_pool(pool)
         _async_clients[loop] = client
     return client
 
@@ -89,6 +98,16 @@ def master_credentials(url: str) -> dict:
     return {name: parsed[name] for name in ("db", "username", "password") if parsed.get(name) is not None} | {
         "db": parsed.get("db", 0)
     }
+
+
+class WaitingSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool):
+    """redis-py's Sentinel pool (the master found through the sentinels) with its blocking pool's
+    wait for a free connection: redis-py has the two, not one that is both."""
+
+
+def _waiting_pool_options() -> dict:
+    """A blocking pool's size and wait (ASYNC_MAX_CONNECTIONS)."""
+    return {"max_connections": ASYNC_MAX_CONNECTIONS, "timeout": REDIS_TIMEOUT_SECONDS}
 
 
 def _sentinel_options() -> dict:

@@ -76,6 +76,10 @@ async def test_the_asyncio_client_asks_the_sentinels_for_the_master(settings):
     pool = client.connection_pool
     assert isinstance(pool, redis.asyncio.sentinel.SentinelConnectionPool)
     assert pool.service_name == "ping"
+    # And it waits for a free connection past its size, as the plain client's pool does.
+    assert isinstance(pool, redis.asyncio.BlockingConnectionPool)
+    assert pool.max_connections == shared_redis.ASYNC_MAX_CONNECTIONS
+    assert pool.timeout == shared_redis.REDIS_TIMEOUT_SECONDS
     with pytest.raises(shared_redis.REDIS_DOWN):
         await client.ping()
     await client.aclose()
