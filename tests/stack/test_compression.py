@@ -8,7 +8,7 @@ import json
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from tests.helpers import connect, receive
+from tests.helpers import connect, ping, receive
 
 pytestmark = pytest.mark.stack
 
@@ -30,12 +30,11 @@ async def answer_on_the_wire(stack, compression: str | None) -> tuple[dict, int,
     async with connect(
         stack.ws_url, "/ws/public/", compression=compression, create_connection=CountingConnection, max_size=None
     ) as socket:
-        await receive(socket)  # the welcome
-        for seq in (1, 2):  # the first pong is a warm-up; report on the second
-            await socket.send(json.dumps({"type": "ping", "seq": seq}))
-            pong = await receive(socket)
+        await receive(socket)  # the welcome (its own join may follow: ping skips it)
+        await ping(socket)  # the first pong is a warm-up; report on the second
+        pong = await ping(socket)
         before = socket.wire_bytes
-        await socket.send(json.dumps({"type": "delay", "delay_ms": 1.0, "seq": 2, "token": pong["token"]}))
+        await socket.send(json.dumps({"type": "delay", "delay_ms": 1.0, "seq": pong["seq"], "token": pong["token"]}))
         text = await socket.recv()
         return (
             json.loads(text),
