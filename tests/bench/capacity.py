@@ -31,7 +31,7 @@ import websockets
 
 from deploy.stack import Stack
 from tests.bench.load import collector_paused, rss_bytes, worker_processes
-from tests.bench.readers import Reader, open_reader
+from tests.bench.readers import Reader, open_welcomed
 from tests.helpers import connect, receive
 
 VIEWERS = 10_000
@@ -104,12 +104,7 @@ async def open_viewers(stack: Stack, count: int, watch: JoinWatch) -> Storm:
         for attempt in range(CONNECT_ATTEMPTS):
             try:
                 viewer = Viewer(watch)
-                viewer.reader = await open_reader(stack.ws_url, "/ws/public/", viewer.on_frame, timeout=60)
-                try:
-                    await asyncio.wait_for(asyncio.shield(viewer.reader.first_frame), 60)  # the welcome
-                except BaseException:
-                    viewer.reader.abort()
-                    raise
+                viewer.reader = await open_welcomed(stack.ws_url, "/ws/public/", viewer.on_frame, timeout=60)
                 return viewer
             except websockets.InvalidStatus as refused:
                 storm.refused_503 += refused.response.status_code == 503

@@ -27,7 +27,7 @@ import websockets
 from websockets.exceptions import InvalidState
 
 from deploy.stack import WS_WORKERS, Stack
-from tests.bench.readers import Reader, open_reader
+from tests.bench.readers import Reader, open_reader, open_welcomed
 
 PERIOD = 1.0  # one ping and one delay report per client per second
 PONG_TIMEOUT = 5.0
@@ -163,13 +163,9 @@ async def open_all(stack: Stack, path: str, count: int, window: Window, compress
                 # compression: "deflate" offers permessage-deflate as browsers do; None does not.
                 # The reader sends no keepalive pings: browsers send none, and 1000 sockets opened
                 # at once would all ping in the same instant, a burst no page would ever cause.
-                client.reader = await open_reader(stack.ws_url, path, client.on_frame, 30, compression)
-                if path == "/ws/public/":
-                    try:
-                        await asyncio.wait_for(asyncio.shield(client.reader.first_frame), 30)  # the welcome
-                    except BaseException:
-                        client.reader.abort()
-                        raise
+                # The board sends a welcome first; the echo consumers send nothing unasked.
+                opening = open_welcomed if path == "/ws/public/" else open_reader
+                client.reader = await opening(stack.ws_url, path, client.on_frame, 30, compression)
                 return client
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
                 retries += 1

@@ -166,3 +166,17 @@ async def open_reader(
             opening.abort()
             raise
     return opening
+
+
+async def open_welcomed(
+    base_url: str, path: str, on_frame: OnFrame | None = None, timeout: float = 30, compression: str | None = "deflate"
+) -> Reader:
+    """`open_reader`, then its first frame (the app's welcome) within `timeout`; a socket that
+    does not get one is dropped and what failed it raised (TimeoutError, ConnectionClosed...)."""
+    reader = await open_reader(base_url, path, on_frame, timeout, compression)
+    try:
+        await asyncio.wait_for(asyncio.shield(reader.first_frame), timeout)
+    except BaseException:
+        reader.abort()
+        raise
+    return reader
