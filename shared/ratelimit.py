@@ -28,12 +28,19 @@ class TokenBucket:
 
     def take(self) -> bool:
         now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._tokens = self._refilled(now)
         self._updated = now
         if self._tokens < 1.0:
             return False
         self._tokens -= 1.0
         return True
+
+    def has_token(self) -> bool:
+        """Whether `take()` would allow an event now (nothing is taken)."""
+        return self._refilled(self._clock()) >= 1.0
+
+    def _refilled(self, now: float) -> float:
+        return min(self._burst, self._tokens + (now - self._updated) * self._rate)
 
 
 class Throttle:
@@ -84,6 +91,10 @@ class FloodGuard:
         self._clock = clock
         self._refused = 0
         self._last_refusal = -float("inf")
+
+    def would_accept(self) -> bool:
+        """Whether `judge()` would accept a frame now (nothing is counted)."""
+        return self._bucket.has_token()
 
     def judge(self) -> Verdict:
         now = self._clock()

@@ -15,6 +15,15 @@ Under Channels' test communicator (no Daphne) the key is absent and every frame 
 A frame sent directly is not held to autobahn's cap on a message's size (Daphne's
 --websocket-max-message-size, 64 KiB), which is there for what clients send: a chat history of
 long messages can be larger, and goes out whole.
+
+Frames answered in the read that brought them: Daphne hands each incoming frame to the consumer's
+input queue, and the consumer's task takes it on a later pass of the event loop, behind every
+task woken meanwhile (under load, other sockets' board answers: ~1 ms of CPU each). A consumer
+may register a handler under AT_ONCE_KEY; while the consumer waits for its next message (so
+nothing it was sent earlier is still unhandled, and answers keep their order), each message is
+offered to that handler first, in the reactor's read callback, and only goes to the queue if the
+handler declines it. The consumers answer pings this way (ws/consumers/base.py): a pong then
+measures the network and the socket's read, not the queue behind it.
 """
 
 from collections.abc import Callable
@@ -23,8 +32,11 @@ from functools import lru_cache
 from autobahn.websocket.protocol import PreparedMessage
 
 SCOPE_KEY = "ping.send_text"
+AT_ONCE_KEY = "ping.receive_at_once"
 
 SendText = Callable[[str], None]
+# Takes an ASGI message; True if it handled it (it then goes nowhere else).
+AtOnce = Callable[[dict], bool]
 
 
 def direct_sender(scope: dict) -> SendText | None:
@@ -39,3 +51,13 @@ def prepared(text: str) -> PreparedMessage:
     to: a fan-out delivers the same string object to each subscriber in turn, so the cache hits
     on identity (a few recent entries: other frames may be sent in between)."""
     return PreparedMessage(text.encode("utf8"), isBinary=False, applyMask=False, doNotCompress=True)
+
+
+def receive_at_once(scope: dict, handler: AtOnce) -> bool:
+    """Offer every message to `handler` in the read that brought it, while the consumer waits for
+    its next one (module doc). False if the server offers no such thing (the test communicator)."""
+    register = scope.get(AT_ONCE_KEY)
+    if register is None:
+        return False
+    register(handler)
+    return True

@@ -44,7 +44,9 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   answer (~14 KB) and the one before it fit the 32 KiB window together (14 KB -> 1-3 KB).
   Every other frame goes as it is: pongs stay as fast as they were, and a socket that never
   gets an answer (an idle viewer, chat, presence) never allocates a compressor (~136 KiB).
-  At zlib level 1, not autobahn's 6: a fifth of the CPU per answer for about a third more bytes
+  Compressed by ISA-L (python-isal) at its level 1, not by zlib at autobahn's level 6: the same
+  DEFLATE stream for any client's inflater, at about a twentieth of the CPU (23 us an answer,
+  zlib's level 1 84 us, level 6 460 us), for fewer bytes than zlib's level 1 and ~1.6x level 6's
   (the CPU of compressing an answer per report is what bound the board at 1,000 clients).
   Why compact rows and deflate, not deltas or fewer rows: docs/benchmarks.md.
   WS_PERMESSAGE_DEFLATE=false turns it off. The send backlog counts the bytes as written,
@@ -55,7 +57,6 @@ import asyncio
 import logging
 import os
 import time
-import zlib
 from functools import partial
 from typing import NamedTuple
 
@@ -65,6 +66,7 @@ from daphne import cli, server
 from daphne.cli import CommandLineInterface
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
+from isal import isal_zlib
 from twisted.internet import defer
 from twisted.internet.abstract import FileDescriptor
 
@@ -73,7 +75,7 @@ from shared.capacity import REFUSED_AFTER_TIMEOUT, SocketCap, count_refusal
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
-from ws.direct import SCOPE_KEY, prepared
+from ws.direct import AT_ONCE_KEY, SCOPE_KEY, AtOnce, prepared
 from ws.drain import drain
 
 log = logging.getLogger(__name__)
@@ -85,10 +87,10 @@ CLOSE_GRACE_SECONDS = 1.0
 # Frames worth compressing (module doc): the board's answers, large and alike from one to the next.
 COMPRESSED_FRAME_PREFIXES = (b'{"type":"delays"',)
 COMPRESSED_TEXT_PREFIXES = tuple(prefix.decode() for prefix in COMPRESSED_FRAME_PREFIXES)
-# The compressor's window (2^15: an answer, ~14 KB, sees the previous one) and zlib memLevel:
-# 4 keeps the state at 136 KiB (8 would be 256 KiB) for 2-4% larger frames (docs/benchmarks.md).
-DEFLATE_WINDOW_BITS, DEFLATE_MEM_LEVEL = 15, 4
-# zlib's fastest level (module doc; the measurements: docs/benchmarks.md).
+# The compressor's window (2^15: an answer, ~14 KB, sees the previous one).
+DEFLATE_WINDOW_BITS = 15
+# ISA-L's levels go from 0 to 3; 1 is the best bytes for the CPU on the board's answers, and its
+# state is ~83 KiB per compressing socket (zlib's at memLevel 4: ~124 KiB; docs/benchmarks.md).
 DEFLATE_LEVEL = 1
 # What the client may compress with: its frames are small, and a 2^10 window keeps the server's
 # decompressor of a reporting socket small too.
@@ -116,15 +118,15 @@ def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
                 offer,
                 request_max_window_bits=CLIENT_WINDOW_BITS if offer.accept_max_window_bits else 0,
                 window_bits=min(DEFLATE_WINDOW_BITS, asked) if asked else DEFLATE_WINDOW_BITS,
-                mem_level=DEFLATE_MEM_LEVEL,
             )
     return None
 
 
 class FastDeflate(PerMessageDeflate):
-    """autobahn's permessage-deflate of the server's frames, at DEFLATE_LEVEL instead of zlib's
-    default (6), which autobahn does not let one set. The same stream format (RFC 7692): only
-    how hard the compressor looks for repeats changes."""
+    """autobahn's permessage-deflate, with the server's frames compressed by ISA-L at
+    DEFLATE_LEVEL instead of zlib at its default (6), which autobahn does not let one set. The
+    same stream format (RFC 7692), inflated by zlib or any other inflater; what the client
+    sends is still inflated by autobahn with zlib."""
 
     @classmethod
     def replacing(cls, negotiated: PerMessageDeflate) -> "FastDeflate":
@@ -143,9 +145,8 @@ class FastDeflate(PerMessageDeflate):
         if not self._is_server:
             super().start_compress_message()
         elif self._compressor is None or self.server_no_context_takeover:
-            self._compressor = zlib.compressobj(
-                DEFLATE_LEVEL, zlib.DEFLATED, -self.server_max_window_bits, self.mem_level
-            )
+            # isal_zlib's compressobj and flush(Z_SYNC_FLUSH) are zlib's, which autobahn calls.
+            self._compressor = isal_zlib.compressobj(DEFLATE_LEVEL, isal_zlib.DEFLATED, -self.server_max_window_bits)
 
 
 class OpenedRequest(NamedTuple):
@@ -378,15 +379,23 @@ class Inbox:
 
     Daphne makes an asyncio.Queue per connection, whose three deques (items, getters, putters)
     hold a 64-slot block each: ~3 KiB for every idle socket, which has no message waiting.
+
+    A message that comes while the reader waits is first offered to its `at_once` handler, if
+    it registered one (ws/direct.py): handled there, it is never queued.
     """
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "at_once")
 
     def __init__(self) -> None:
         self._items: list[dict] = []
         self._waiter: asyncio.Future | None = None
+        self.at_once: AtOnce | None = None
 
     def put_nowait(self, message: dict) -> None:
+        # A pending waiter means an empty queue and a reader done with everything before.
+        waiting = self._waiter is not None and not self._waiter.done()
+        if waiting and self.at_once is not None and self.at_once(message):
+            return
         self._items.append(message)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -411,12 +420,13 @@ class DrainingServer(server.Server):
 
     def create_application(self, protocol, scope):
         """Daphne's own, with an Inbox for the application's messages instead of an asyncio.Queue,
-        and the protocol's `send_text` in the scope (ws/direct.py)."""
+        and in the scope the protocol's `send_text` and the Inbox's `at_once` (ws/direct.py)."""
         assert "application_instance" not in self.connections[protocol]
         inbox = Inbox()
         scope.setdefault("asgi", {"version": "3.0"})
-        if scope["type"] == "websocket":
-            scope[SCOPE_KEY] = protocol.send_text  # ws/direct.py
+        if scope["type"] == "websocket":  # ws/direct.py
+            scope[SCOPE_KEY] = protocol.send_text
+            scope[AT_ONCE_KEY] = partial(setattr, inbox, "at_once")
         instance = self.application(scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol))
         if protocol not in self.connections:
             return None

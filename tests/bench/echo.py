@@ -1,11 +1,12 @@
 """The baselines: the least a Channels consumer can do with a frame (send it back), and the
 Channels tutorial's chat room.
 
-`EchoConsumer` is stock Channels. `LeanEchoConsumer` has the two shortcuts the app's own
+`EchoConsumer` is stock Channels. `LeanEchoConsumer` has the three shortcuts the app's own
 consumers take (ws/consumers/base.py): it skips the thread hop that Channels makes before every
-message (`aclose_old_connections()`), and it writes its text frames straight to the socket
-(ws/direct.py) instead of through the ASGI `send` chain. So the app is compared with a consumer
-that does nothing with the same advantages, and with stock Channels.
+message (`aclose_old_connections()`), it writes its text frames straight to the socket
+(ws/direct.py) instead of through the ASGI `send` chain, and it sends a ping back in the read
+that brought it while it waits for a frame (ws/direct.py), as the app answers pings. So the app
+is compared with a consumer that does nothing with the same advantages, and with stock Channels.
 
 `TutorialChatConsumer` is the chat consumer of the Channels tutorial (part 3, "Rewrite Chat
 Server as Asynchronous"): every socket joins the room's group with its own channel, and a
@@ -17,8 +18,8 @@ import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from ws.consumers.base import ProtocolConsumer
-from ws.direct import direct_sender
+from ws.consumers.base import PING_MARK, ProtocolConsumer
+from ws.direct import direct_sender, receive_at_once
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
@@ -30,13 +31,26 @@ class EchoConsumer(AsyncWebsocketConsumer):
 
 class LeanEchoConsumer(EchoConsumer):
     dispatch = ProtocolConsumer.dispatch
+    send_text = None
+
+    async def websocket_connect(self, message):
+        self.send_text = direct_sender(self.scope)
+        if self.send_text is not None:
+            receive_at_once(self.scope, self.echo_ping_at_once)
+        await super().websocket_connect(message)
+
+    def echo_ping_at_once(self, message: dict) -> bool:
+        text = message.get("text")
+        if text is None or PING_MARK not in text or message["type"] != "websocket.receive":
+            return False
+        self.send_text(text)
+        return True
 
     async def receive(self, text_data=None, bytes_data=None):
-        send_text = direct_sender(self.scope)
-        if send_text is None or text_data is None:
+        if self.send_text is None or text_data is None:
             await super().receive(text_data, bytes_data)
         else:
-            send_text(text_data)
+            self.send_text(text_data)
 
 
 class TutorialChatConsumer(AsyncWebsocketConsumer):

@@ -22,10 +22,13 @@ from shared.protocol import (
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
 from ws import presence, sessions
-from ws.direct import direct_sender
+from ws.direct import direct_sender, receive_at_once
 from ws.hub import send_or_drop
 
 log = logging.getLogger(__name__)
+
+# In the text of every ping frame; a frame without it is never parsed twice to find out.
+PING_MARK = '"ping"'
 
 
 class ProtocolConsumer(AsyncWebsocketConsumer):
@@ -110,6 +113,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
+        if self.direct_send is not None and "ping" in self.accepts:
+            receive_at_once(scope, self.receive_at_once)
         try:
             while True:
                 await self.dispatch(await receive())
@@ -186,9 +191,32 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             if self.is_open:
                 await self.send_error(ProtocolError("internal_error", "the server failed on this frame; try again"))
 
+    def receive_at_once(self, message: dict) -> bool:
+        """A ping answered in the read that brought it, while this socket waits for its next
+        frame (ws/direct.py): True if answered. Anything else (another frame, a ping the flood
+        guard would refuse, a bad frame) is declined, and takes the usual way to `receive`."""
+        text = message.get("text")
+        if text is None or PING_MARK not in text or not self.is_open or message["type"] != "websocket.receive":
+            return False
+        try:
+            ping = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
+        except ProtocolError:
+            return False
+        if not isinstance(ping, Ping) or not self.flood_guard.would_accept():
+            return False
+        self.frames_in.inc()
+        self.flood_guard.judge()
+        self.frames_out.inc()
+        self.direct_send(self.pong_for(ping))
+        return True
+
     async def on_ping(self, ping: Ping) -> None:
-        """Every endpoint that accepts pings answers them alike, at once, touching no store."""
-        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000))
+        """Every endpoint that accepts pings answers them alike, touching no store."""
+        await self.send(text_data=self.pong_for(ping))
+
+    def pong_for(self, ping: Ping) -> str:
+        """The pong frame answering `ping`, stamped now."""
+        return pong_frame(ping, server_time=time.time() * 1000)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """Channels' send; a text frame alone goes straight to the socket when the server

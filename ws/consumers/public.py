@@ -53,10 +53,10 @@ class PublicConsumer(ProtocolConsumer):
             metrics.BOARD_CLIENTS.dec()
             await self.board.leave(self.client)
 
-    async def on_ping(self, ping: Ping) -> None:
+    def pong_for(self, ping: Ping) -> str:
         """As on /ws/ping/, with a token and the time the pong left, to time the report on it."""
         token = self.pongs.sent(ping.seq, time.perf_counter())
-        await self.send(text_data=pong_frame(ping, server_time=time.time() * 1000, token=token))
+        return pong_frame(ping, server_time=time.time() * 1000, token=token)
 
     async def on_delay(self, report: Delay) -> None:
         """The board counts the delay the server observed; the client's figure is its claim."""
