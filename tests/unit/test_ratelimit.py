@@ -84,3 +84,15 @@ def test_the_throttle_fires_a_lone_event_at_once_and_spaces_the_rest_by_its_inte
     throttle.fire()
     clock.now = 10.0
     assert throttle.wait() == 0.0  # after a quiet while, at once again
+
+
+def test_peeking_at_the_guard_takes_nothing():
+    clock = FakeClock()
+    guard = FloodGuard(TokenBucket(rate=1, burst=1, clock=clock), close_after=3, clock=clock)
+    assert guard.would_accept()
+    assert guard.would_accept()  # still there
+    assert guard.judge() is Verdict.ACCEPT
+    assert not guard.would_accept()
+    assert guard.judge() is Verdict.WARN
+    clock.now += 1.0
+    assert guard.would_accept()
