@@ -34,7 +34,7 @@ from shared.protocol import (
 )
 from shared.redis import key
 from shared.roundtrip import is_suspect
-from shared.stats import jitter, percentile
+from shared.stats import SlidingWindow
 
 # A `delays` answer lists at most this many rows (the sender's own always among them).
 MAX_ROWS = 200
@@ -71,10 +71,10 @@ class ClientDelays:
     # False only for a signed-in user, shown under their username (renames are for guests).
     guest: bool = True
     # The server-observed delays of the client's last CLIENT_WINDOW reports (shared/roundtrip.py)
-    # ... and what the client claimed in them, for comparison only. Lists, not deques: an idle
-    # viewer's two empty lists cost 0.1 KiB, two empty deques 1.5 KiB (docs/benchmarks.md).
-    recent: list[float] = field(default_factory=list)
-    claims: list[float] = field(default_factory=list)
+    # ... and what the client claimed in them, for comparison only. Lists inside, not deques: an
+    # idle viewer's two empty windows cost 0.4 KiB, two empty deques 1.5 KiB (docs/benchmarks.md).
+    recent: SlidingWindow = field(default_factory=lambda: SlidingWindow(CLIENT_WINDOW))
+    claims: SlidingWindow = field(default_factory=lambda: SlidingWindow(CLIENT_WINDOW))
     # A warm-up report's delay (see shared/roundtrip.RoundTrip): shown until the first counted one.
     warmup_ms: float | None = None
     # The delay last written to Redis (BoardStore.save), or None: what a snapshot most likely
@@ -89,9 +89,9 @@ class ClientDelays:
         if warmup:
             self.warmup_ms = delay_ms
         else:
-            _append_within_window(self.recent, delay_ms)
+            self.recent.append(delay_ms)
             if claimed_ms is not None:
-                _append_within_window(self.claims, claimed_ms)
+                self.claims.append(claimed_ms)
         self._row = self._row_json = None
 
     def rename(self, name: str) -> None:
@@ -101,16 +101,17 @@ class ClientDelays:
     def row(self) -> BoardRow:
         """The current row (shared: read it, do not change it)."""
         if self._row is None:
-            recent = list(self.recent)
+            recent, claims = self.recent, self.claims
+            observed_median = recent.median()
             self._row = {
                 "id": self.id,
                 "name": self.name,
                 "guest": self.guest,
-                "delay_ms": _round(recent[-1] if recent else self.warmup_ms),
-                "median_ms": _round(median(recent)),
-                "jitter_ms": _round(jitter(recent)),
-                "claimed_ms": _round(self.claims[-1]) if self.claims else None,
-                "suspect": bool(self.claims) and is_suspect(median(self.claims), median(recent)),
+                "delay_ms": _round(recent.values[-1] if recent else self.warmup_ms),
+                "median_ms": _round(observed_median),
+                "jitter_ms": _round(recent.jitter()),
+                "claimed_ms": _round(claims.values[-1]) if claims else None,
+                "suspect": bool(claims) and is_suspect(claims.median(), observed_median),
                 "connected_at": self.connected_at,
             }
         return self._row
@@ -127,15 +128,6 @@ class ClientDelays:
 
     def arrival(self) -> Arrival:
         return {"id": self.id, "name": self.name, "guest": self.guest, "connected_at": self.connected_at}
-
-
-def _append_within_window(values: list[float], value: float) -> None:
-    values.append(value)
-    del values[:-CLIENT_WINDOW]
-
-
-def median(values: Iterable[float]) -> float | None:
-    return percentile(sorted(values), 50)
 
 
 def _round(value: float | None) -> float | None:

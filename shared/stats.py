@@ -5,6 +5,7 @@ absolute difference of consecutive samples (RFC 3550's idea without its smoothin
 """
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -35,6 +36,44 @@ def jitter(samples: Sequence[float]) -> float | None:
     if len(samples) < 2:
         return None
     return sum(abs(b - a) for a, b in pairwise(samples)) / (len(samples) - 1)
+
+
+class SlidingWindow:
+    """The last `size` values in arrival order (`values`), with what `percentile` and `jitter`
+    need kept up to date as each value comes and the oldest goes: a sorted copy and the sum of
+    absolute differences of consecutive values. One report then costs O(log n) comparisons and
+    a memmove, not a sort and a pass over the whole window (~30 us at 300 values)."""
+
+    __slots__ = ("_diff_sum", "ordered", "size", "values")
+
+    def __init__(self, size: int):
+        self.size = size
+        self.values: list[float] = []
+        self.ordered: list[float] = []
+        self._diff_sum = 0.0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def append(self, value: float) -> None:
+        values = self.values
+        if values:
+            self._diff_sum += abs(value - values[-1])
+        values.append(value)
+        insort(self.ordered, value)
+        if len(values) > self.size:
+            oldest = values.pop(0)
+            self._diff_sum -= abs(values[0] - oldest)
+            del self.ordered[bisect_left(self.ordered, oldest)]
+
+    def median(self) -> float | None:
+        return percentile(self.ordered, 50)
+
+    def jitter(self) -> float | None:
+        """`jitter(self.values)`, up to float rounding (never below 0)."""
+        if len(self.values) < 2:
+            return None
+        return max(0.0, self._diff_sum) / (len(self.values) - 1)
 
 
 @dataclass(frozen=True, slots=True)

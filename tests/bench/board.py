@@ -77,6 +77,9 @@ def verdicts(runs: dict) -> dict:
         "bytes_per_answer": bytes_by_n,
         "cpu_ms_per_client_s_by_n": dict(zip(COUNTS, cpu, strict=True)),
         "cpu_per_client_s_max_vs_n50": cpu_growth,
+        # Where the two cores went (the load generator shares them): app and lean echo at each N.
+        "cores_used_app": {n: runs[f"app@{n}"]["cores_used"] for n in LEAN_COUNTS},
+        "cores_used_lean_echo": {n: runs[f"echo-lean@{n}"]["cores_used"] for n in LEAN_COUNTS},
         "every_storm_client_got_in": everyone_in,
         "target": (
             f"p99 <= {TARGET_P99_RATIO}x the lean echo's at {', '.join(map(str, LEAN_COUNTS))}; "

@@ -186,6 +186,42 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
+def stack_processes(stack: Stack) -> dict[str, list[psutil.Process]]:
+    """Who shares the two cores during a run: the Daphne workers, nginx (master and workers),
+    the stack's own Redis, and this load generator."""
+    nginx = psutil.Process(stack.pid_of("nginx"))
+    redis = [] if stack.redis_url else [psutil.Process(stack.pid_of("redis"))]
+    return {
+        "ws_workers": worker_processes(stack),
+        "nginx": [nginx, *nginx.children()],
+        "redis": redis,
+        "load_generator": [psutil.Process()],
+    }
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent on anything but idling (summed over its cores)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+class CpuShares:
+    """Cores each process group used over an interval, and the machine's: where the two cores
+    went when a run saturates them."""
+
+    def __init__(self, stack: Stack):
+        self.groups = stack_processes(stack)
+        self.start = self._now()
+        self.started_at = time.monotonic()
+
+    def _now(self) -> dict[str, float]:
+        return {name: cpu_seconds(group) for name, group in self.groups.items()} | {"machine": machine_busy_seconds()}
+
+    def cores(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self.started_at
+        return {name: round((used - self.start[name]) / elapsed, 2) for name, used in self._now().items()}
+
+
 def rss_bytes(processes: list[psutil.Process]) -> int:
     return sum(p.memory_info().rss for p in processes)
 
@@ -228,12 +264,14 @@ async def _run_load(
     await asyncio.sleep(warmup)
     me = psutil.Process()
     cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
+    shares = CpuShares(stack)
     window.start_ns = time.monotonic_ns()
     window.end_ns = window.start_ns + round(measure * 1e9)
     for client in storm.clients:
         client.wire_at_start = client.reader.wire_bytes
     await asyncio.sleep(measure)
     cpu_used, my_cpu = cpu_seconds(workers) - cpu_start, cpu_seconds([me]) - my_cpu_start
+    cores = shares.cores()
     rss_loaded = rss_bytes(workers)
     for client in storm.clients:
         client.wire_at_end = client.reader.wire_bytes
@@ -242,6 +280,7 @@ async def _run_load(
     per_client = max(1, len(storm.clients))
     result = summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / per_client)
     result["rss_kib_per_client_loaded"] = round((rss_loaded - rss_before) / per_client / 1024, 1)
+    result["cores_used"] = cores
     return result
 
 

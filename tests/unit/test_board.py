@@ -19,7 +19,7 @@ from shared.board import (
     read_snapshot,
 )
 from shared.protocol import ROW_COLUMNS, decode_row
-from shared.stats import percentile
+from shared.stats import SlidingWindow, percentile
 from tests.helpers import rows_decoded
 
 
@@ -239,7 +239,7 @@ async def test_an_answer_counts_the_senders_new_delay_in_place_of_its_old(stores
         own.record(new)
         board = [c.row()["delay_ms"] for c in everyone if c.recent]
         assert answer_figures(snapshot, own) == brute_figures(board), (sender, new)
-        own.recent.clear()
+        own.recent = SlidingWindow(CLIENT_WINDOW)  # as it was: one report at most
         if before is not None:
             own.record(before)
 
@@ -333,6 +333,6 @@ def test_a_client_keeps_its_last_client_window_reports_and_claims():
     delays = ClientDelays(id="c1", name="Ada", connected_at=0.0)
     for n in range(CLIENT_WINDOW + 5):
         delays.record(float(n), claimed_ms=float(n) + 0.5)
-    assert delays.recent == [float(n) for n in range(5, CLIENT_WINDOW + 5)]
-    assert delays.claims == [n + 0.5 for n in delays.recent]
+    assert delays.recent.values == [float(n) for n in range(5, CLIENT_WINDOW + 5)]
+    assert delays.claims.values == [n + 0.5 for n in delays.recent.values]
     assert delays.row()["delay_ms"] == float(CLIENT_WINDOW + 4)

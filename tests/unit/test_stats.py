@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from shared.stats import jitter, percentile, summarize
+from shared.stats import SlidingWindow, jitter, percentile, summarize
 
 
 def test_percentiles_interpolate_between_closest_ranks():
@@ -45,3 +45,28 @@ def test_a_summary_keeps_arrival_order_for_jitter_but_sorts_for_percentiles():
     summary = summarize([30.0, 10.0, 20.0])
     assert (summary.min, summary.median, summary.max) == (10.0, 20.0, 30.0)
     assert summary.jitter == 15.0
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 300])
+def test_a_sliding_window_agrees_with_the_figures_of_its_values_at_every_step(size):
+    rng = random.Random(size)
+    window = SlidingWindow(size)
+    for _ in range(3 * size + 20):
+        # Repeats too: equal values must leave the sorted copy one at a time.
+        window.append(rng.choice([rng.uniform(0, 500), 5.0, 0.001]))
+        assert len(window) == len(window.values) <= size
+        assert window.ordered == sorted(window.values)
+        assert window.median() == percentile(sorted(window.values), 50)
+        expected = jitter(window.values)
+        assert window.jitter() == (None if expected is None else pytest.approx(expected, abs=1e-9))
+
+
+def test_a_sliding_window_keeps_the_newest_values_in_arrival_order():
+    window = SlidingWindow(3)
+    for value in [4.0, 1.0, 3.0, 2.0]:
+        window.append(value)
+    assert window.values == [1.0, 3.0, 2.0]
+    assert window.median() == 2.0
+    assert window.jitter() == 1.5  # |3-1| and |2-3|
+    assert SlidingWindow(3).median() is None
+    assert SlidingWindow(3).jitter() is None
