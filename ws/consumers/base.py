@@ -113,13 +113,18 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
-        if self.direct_send is not None and "ping" in self.accepts:
-            receive_at_once(scope, self.receive_at_once)
+        at_once = self.direct_send is not None and "ping" in self.accepts
+        at_once = at_once and receive_at_once(scope, self.receive_at_once)
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            if at_once:
+                # The input queue holds the handler, so this consumer, which holds the queue's
+                # registration in its scope: a cycle that only the garbage collector would free.
+                receive_at_once(scope, None)
 
     async def release(self, code: int) -> None:
         """Give up everything this socket holds, once: presence, then the endpoint's disconnect()."""
