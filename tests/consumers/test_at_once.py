@@ -11,6 +11,7 @@ from functools import partial
 
 import pytest
 
+from ws.consumers.base import ProtocolConsumer
 from ws.consumers.ping import PingConsumer
 from ws.direct import AT_ONCE_KEY, SCOPE_KEY
 from ws.serve import Inbox
@@ -58,6 +59,31 @@ async def test_a_ping_is_answered_at_once_while_the_consumer_waits():
     answered_before_the_consumer_ran.append(len(socket.sent))
     assert answered_before_the_consumer_ran == [1]
     assert json.loads(socket.sent[0])["seq"] == 3
+    await socket.close()
+
+
+async def test_a_pong_that_fails_at_once_gets_internal_error_and_the_socket_stays_open(monkeypatch, caplog):
+    """The safety net (ProtocolConsumer.receive_frame) holds for pings answered at once too: a bug
+    while answering one is logged and answered with internal_error, the next ping gets its pong.
+    It must not escape into Daphne's read callback, where Twisted drops the connection (1006)
+    and the frame is lost."""
+    real = ProtocolConsumer.pong_for
+
+    def fails_on_seq_1(self, ping):
+        if ping.seq == 1:
+            raise RuntimeError("a bug on seq 1")
+        return real(self, ping)
+
+    monkeypatch.setattr(ProtocolConsumer, "pong_for", fails_on_seq_1)
+    socket = ServedSocket()
+    await socket.open()
+    error = await socket.frame({"type": "ping", "seq": 1})
+    assert (error["type"], error["code"]) == ("error", "internal_error")
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert len(logged) == 1
+    assert "a bug on seq 1" in str(logged[0].exc_info[1])
+    assert (await socket.frame({"type": "ping", "seq": 7}))["seq"] == 7
+    assert len(socket.sent) == 2
     await socket.close()
 
 
