@@ -53,9 +53,10 @@ def prepared(text: str) -> PreparedMessage:
     return PreparedMessage(text.encode("utf8"), isBinary=False, applyMask=False, doNotCompress=True)
 
 
-def receive_at_once(scope: dict, handler: AtOnce) -> bool:
+def receive_at_once(scope: dict, handler: AtOnce | None) -> bool:
     """Offer every message to `handler` in the read that brought it, while the consumer waits for
-    its next one (module doc). False if the server offers no such thing (the test communicator)."""
+    its next one (module doc); None: no more. False if the server offers no such thing (the test
+    communicator)."""
     register = scope.get(AT_ONCE_KEY)
     if register is None:
         return False

@@ -113,13 +113,18 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
-        if self.direct_send is not None and "ping" in self.accepts:
-            receive_at_once(scope, self.receive_at_once)
+        at_once = self.direct_send is not None and "ping" in self.accepts
+        at_once = at_once and receive_at_once(scope, self.receive_at_once)
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            if at_once:
+                # The input queue holds the handler, so this consumer, which holds the queue's
+                # registration in its scope: a cycle that only the garbage collector would free.
+                receive_at_once(scope, None)
 
     async def release(self, code: int) -> None:
         """Give up everything this socket holds, once: presence, then the endpoint's disconnect()."""
@@ -194,7 +199,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     def receive_at_once(self, message: dict) -> bool:
         """A ping answered in the read that brought it, while this socket waits for its next
         frame (ws/direct.py): True if answered. Anything else (another frame, a ping the flood
-        guard would refuse, a bad frame) is declined, and takes the usual way to `receive`."""
+        guard would refuse, a bad frame, a pong that fails to build) is declined, and takes the
+        usual way to `receive` (and its safety net: nothing raised here reaches Daphne's read)."""
         text = message.get("text")
         if text is None or PING_MARK not in text or not self.is_open or message["type"] != "websocket.receive":
             return False
@@ -204,10 +210,14 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return False
         if not isinstance(ping, Ping) or not self.flood_guard.would_accept():
             return False
+        try:
+            pong = self.pong_for(ping)
+        except Exception:  # noqa: BLE001 - a bug of ours: the usual way logs it, answers internal_error
+            return False
         self.frames_in.inc()
         self.flood_guard.judge()
         self.frames_out.inc()
-        self.direct_send(self.pong_for(ping))
+        self.direct_send(pong)
         return True
 
     async def on_ping(self, ping: Ping) -> None:
