@@ -39,9 +39,14 @@ class LeanEchoConsumer(EchoConsumer):
             receive_at_once(self.scope, self.echo_ping_at_once)
         await super().websocket_connect(message)
 
+    async def websocket_disconnect(self, message):
+        # As the app's consumers do: no cycle between the input queue and this consumer.
+        receive_at_once(self.scope, None)
+        await super().websocket_disconnect(message)
+
     def echo_ping_at_once(self, message: dict) -> bool:
         text = message.get("text")
-        if text is None or PING_MARK not in text or message["type"] != "websocket.receive":
+        if text is None or PING_MARK not in text or message["type"] != "websocket.receive" or self.send_text is None:
             return False
         self.send_text(text)
         return True

@@ -451,3 +451,21 @@ def test_a_client_asking_for_a_smaller_server_window_gets_it_and_frames_that_fit
     messages = [(rsv1, payload) for opcode, rsv1, payload in peer.frames_with_rsv1() if opcode == TEXT]
     assert [rsv1 for rsv1, _ in messages] == [True, True]
     assert [inflate.decompress(payload + b"\x00\x00\xff\xff") for _, payload in messages] == [answer.encode()] * 2
+
+
+@pytest.mark.parametrize(
+    ("offer", "answered"),
+    [
+        ("permessage-deflate; client_max_window_bits", b"client_max_window_bits=10"),
+        ("permessage-deflate; client_max_window_bits=12", b"client_max_window_bits=10"),
+        ("permessage-deflate; client_max_window_bits=9", b"client_max_window_bits=9"),
+        ('permessage-deflate; client_max_window_bits="9"', b"client_max_window_bits=9"),
+    ],
+)
+def test_the_client_window_asked_for_is_never_above_the_one_the_client_offered(offer, answered):
+    """RFC 7692 7.1.2.2: a response's client_max_window_bits must not exceed the offer's value;
+    a client offering 9 that heard 10 would fail the handshake."""
+    with override_settings(WS_PERMESSAGE_DEFLATE=True):
+        peer = Peer("/ws/public/", extensions=offer)
+    assert peer.handshake.startswith(b"HTTP/1.1 101")
+    assert answered + b"\r\n" in peer.handshake or answered + b";" in peer.handshake

@@ -113,8 +113,10 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
-        at_once = self.direct_send is not None and "ping" in self.accepts
-        at_once = at_once and receive_at_once(scope, self.receive_at_once)
+        # Pings at once only for an endpoint that answers them as this class does (pong_for):
+        # one that overrides on_ping keeps every ping on the usual way.
+        answers_pings = "ping" in self.accepts and type(self).on_ping is ProtocolConsumer.on_ping
+        at_once = self.direct_send is not None and answers_pings and receive_at_once(scope, self.receive_at_once)
         try:
             while True:
                 await self.dispatch(await receive())
@@ -221,7 +223,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         return True
 
     async def on_ping(self, ping: Ping) -> None:
-        """Every endpoint that accepts pings answers them alike, touching no store."""
+        """Every endpoint that accepts pings answers them alike, touching no store: override
+        `pong_for` to change the pong (overriding this turns the at-once way off)."""
         await self.send(text_data=self.pong_for(ping))
 
     def pong_for(self, ping: Ping) -> str:
