@@ -44,9 +44,10 @@ TICK_SECONDS = 0.25
 JOIN_WAIT_SECONDS = 0.5
 # Answers carry a board at most this old; reports arrive once a second, so nobody sees a lag.
 SNAPSHOT_SECONDS = 0.5
-# Clients saved per Redis transaction: the Python work of one transaction holds the event loop,
-# so a heartbeat of thousands of clients is written in slices, with other work in between.
-SAVE_SLICE = 100
+# Clients saved per Redis transaction: the Python work of one transaction holds the event loop
+# (~0.5 ms for 50 clients, mostly redis-py packing the commands), so a tick or a heartbeat of
+# thousands of clients is written in slices, and a pong waits for one slice at most.
+SAVE_SLICE = 50
 
 
 class HeldFrames:
