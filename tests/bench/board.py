@@ -80,6 +80,9 @@ def verdicts(runs: dict) -> dict:
         # Where the two cores went (the load generator shares them): app and lean echo at each N.
         "cores_used_app": {n: runs[f"app@{n}"]["cores_used"] for n in LEAN_COUNTS},
         "cores_used_lean_echo": {n: runs[f"echo-lean@{n}"]["cores_used"] for n in LEAN_COUNTS},
+        # ...and how long each waited for a core, per second: where a p99 comes from on them.
+        "core_wait_s_per_s_app": {n: runs[f"app@{n}"]["core_wait_s_per_s"] for n in LEAN_COUNTS},
+        "core_wait_s_per_s_lean_echo": {n: runs[f"echo-lean@{n}"]["core_wait_s_per_s"] for n in LEAN_COUNTS},
         "every_storm_client_got_in": everyone_in,
         "target": (
             f"p99 <= {TARGET_P99_RATIO}x the lean echo's at {', '.join(map(str, LEAN_COUNTS))}; "

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 import websockets
@@ -205,21 +206,47 @@ def machine_busy_seconds() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-class CpuShares:
-    """Cores each process group used over an interval, and the machine's: where the two cores
-    went when a run saturates them."""
+def core_wait_seconds(processes: list[psutil.Process]) -> float:
+    """Seconds the processes' main threads were ready to run but waited for a core: the second
+    field of Linux's /proc/<pid>/schedstat (Documentation/scheduler/sched-stats.rst), in ns."""
+    return sum(int(Path(f"/proc/{p.pid}/schedstat").read_text().split()[1]) for p in processes) / 1e9
+
+
+def machine_core_wait_seconds() -> float:
+    """Seconds in which at least one task of the machine waited for a core: the `some` total of
+    Linux's pressure stall information, /proc/pressure/cpu (Documentation/accounting/psi.rst), in us."""
+    some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    return int(some.rpartition("total=")[2]) / 1e6
+
+
+class CoreUse:
+    """Over an interval, per process group and for the machine: the cores used, and the time
+    spent ready to run but waiting for a core (per second of the interval; a group's waits are
+    summed over its processes). On two cores shared with the load generator, the waits are what
+    turn into round trips: a worker woken by a frame while both cores are busy runs a
+    scheduler slice later. Waits are None where Linux does not publish them."""
 
     def __init__(self, groups: dict[str, list[psutil.Process]]):
         self.groups = groups
+        self.waits_known = Path("/proc/pressure/cpu").exists()
         self.start = self._now()
         self.started_at = time.monotonic()
 
-    def _now(self) -> dict[str, float]:
-        return {name: cpu_seconds(group) for name, group in self.groups.items()} | {"machine": machine_busy_seconds()}
+    def _now(self) -> dict[str, tuple[float, float]]:
+        now = {name: (cpu_seconds(group), self._wait(group)) for name, group in self.groups.items()}
+        machine_wait = machine_core_wait_seconds() if self.waits_known else 0.0
+        return now | {"machine": (machine_busy_seconds(), machine_wait)}
 
-    def cores(self) -> dict[str, float]:
+    def _wait(self, group: list[psutil.Process]) -> float:
+        return core_wait_seconds(group) if self.waits_known else 0.0
+
+    def report(self) -> dict[str, dict]:
+        """{"cores_used": {group: cores}, "core_wait_s_per_s": {group: seconds per second}}."""
         elapsed = time.monotonic() - self.started_at
-        return {name: round((used - self.start[name]) / elapsed, 2) for name, used in self._now().items()}
+        now = self._now()
+        used = {name: round((now[name][0] - self.start[name][0]) / elapsed, 2) for name in now}
+        waits = {name: round((now[name][1] - self.start[name][1]) / elapsed, 3) for name in now}
+        return {"cores_used": used, "core_wait_s_per_s": waits if self.waits_known else None}
 
 
 def rss_bytes(processes: list[psutil.Process]) -> int:
@@ -268,14 +295,14 @@ async def _run_load(
     await asyncio.sleep(warmup)
     me = psutil.Process()
     cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
-    shares = CpuShares(groups)
+    cores = CoreUse(groups)
     window.start_ns = time.monotonic_ns()
     window.end_ns = window.start_ns + round(measure * 1e9)
     for client in storm.clients:
         client.wire_at_start = client.reader.wire_bytes
     await asyncio.sleep(measure)
     cpu_used, my_cpu = cpu_seconds(workers) - cpu_start, cpu_seconds([me]) - my_cpu_start
-    cores = shares.cores()
+    core_use = cores.report()
     rss_loaded = rss_bytes(workers)
     for client in storm.clients:
         client.wire_at_end = client.reader.wire_bytes
@@ -284,7 +311,7 @@ async def _run_load(
     per_client = max(1, len(storm.clients))
     result = summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / per_client)
     result["rss_kib_per_client_loaded"] = round((rss_loaded - rss_before) / per_client / 1024, 1)
-    result["cores_used"] = cores
+    result |= core_use
     return result
 
 
