@@ -240,12 +240,16 @@ class CoreUse:
     def _wait(self, group: list[psutil.Process]) -> float:
         return core_wait_seconds(group) if self.waits_known else 0.0
 
-    def report(self) -> dict[str, dict]:
+    def spent(self) -> dict[str, tuple[float, float]]:
+        """{group: (CPU seconds, seconds waiting for a core)} since the interval began."""
+        now = self._now()
+        return {name: (now[name][0] - self.start[name][0], now[name][1] - self.start[name][1]) for name in now}
+
+    def per_second(self, spent: dict[str, tuple[float, float]]) -> dict[str, dict]:
         """{"cores_used": {group: cores}, "core_wait_s_per_s": {group: seconds per second}}."""
         elapsed = time.monotonic() - self.started_at
-        now = self._now()
-        used = {name: round((now[name][0] - self.start[name][0]) / elapsed, 2) for name in now}
-        waits = {name: round((now[name][1] - self.start[name][1]) / elapsed, 3) for name in now}
+        used = {name: round(cpu / elapsed, 2) for name, (cpu, _) in spent.items()}
+        waits = {name: round(wait / elapsed, 3) for name, (_, wait) in spent.items()}
         return {"cores_used": used, "core_wait_s_per_s": waits if self.waits_known else None}
 
 
@@ -293,16 +297,14 @@ async def _run_load(
     for client in storm.clients:
         client.start(start + phases.uniform(0, PERIOD))
     await asyncio.sleep(warmup)
-    me = psutil.Process()
-    cpu_start, my_cpu_start = cpu_seconds(workers), cpu_seconds([me])
     cores = CoreUse(groups)
     window.start_ns = time.monotonic_ns()
     window.end_ns = window.start_ns + round(measure * 1e9)
     for client in storm.clients:
         client.wire_at_start = client.reader.wire_bytes
     await asyncio.sleep(measure)
-    cpu_used, my_cpu = cpu_seconds(workers) - cpu_start, cpu_seconds([me]) - my_cpu_start
-    core_use = cores.report()
+    spent = cores.spent()
+    cpu_used, my_cpu = spent["ws_workers"][0], spent["load_generator"][0]
     rss_loaded = rss_bytes(workers)
     for client in storm.clients:
         client.wire_at_end = client.reader.wire_bytes
@@ -311,7 +313,7 @@ async def _run_load(
     per_client = max(1, len(storm.clients))
     result = summarize(storm, count, measure, cpu_used, my_cpu, (rss_after - rss_before) / per_client)
     result["rss_kib_per_client_loaded"] = round((rss_loaded - rss_before) / per_client / 1024, 1)
-    result |= core_use
+    result |= cores.per_second(spent)
     return result
 
 

@@ -26,7 +26,7 @@ def burners():
 def test_cores_used_by_a_group_and_the_machine(burners):
     core_use = CoreUse({"burners": burners, "idle": [psutil.Process()]})
     time.sleep(0.6)
-    report = core_use.report()
+    report = core_use.per_second(core_use.spent())
     cores = psutil.cpu_count()
     assert report["cores_used"]["burners"] >= min(cores, 3) * 0.6
     assert report["cores_used"]["idle"] < 0.2
@@ -39,7 +39,7 @@ def test_waits_for_a_core_when_more_run_than_there_are_cores(burners):
         pytest.skip("three spinning processes do not outnumber this machine's cores")
     core_use = CoreUse({"burners": burners})
     time.sleep(0.6)
-    waits = core_use.report()["core_wait_s_per_s"]
+    waits = core_use.per_second(core_use.spent())["core_wait_s_per_s"]
     # Three runnable on two cores: one of them waits at any moment (1 s a second, where their
     # time on a core adds up to 2 s a second), and the machine always has a task waiting.
     assert 0.5 <= waits["burners"] <= 1.5
