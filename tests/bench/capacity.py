@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 import websockets
 
 from deploy.stack import Stack
-from tests.bench.load import collector_paused, rss_bytes, worker_processes
+from tests.bench.load import rss_bytes, worker_processes
+from tests.bench.measure import collector_paused
 from tests.bench.readers import Reader, open_welcomed
 from tests.helpers import connect, receive
 

@@ -14,12 +14,9 @@ core at N = 1000 on the server's own two cores, and its queueing landed in the r
 """
 
 import asyncio
-import gc
 import json
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import websockets
 from websockets.exceptions import InvalidState
 
 from deploy.stack import WS_WORKERS, Stack
+from tests.bench.measure import collector_paused
 from tests.bench.readers import Reader, open_reader, open_welcomed
 
 PERIOD = 1.0  # one ping and one delay report per client per second
@@ -184,7 +182,7 @@ def worker_processes(stack: Stack) -> list[psutil.Process]:
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
-    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
 
 
 def stack_processes(stack: Stack) -> dict[str, list[psutil.Process]]:
@@ -265,19 +263,6 @@ async def run_load(
         return await _run_load(stack, path, count, warmup, measure, compression)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off in the load generator (as timeit does): its pauses
-    (tens of ms for a full collection over 1000 sockets' objects) would land in the measured
-    round trips as if the server had been slow. The clients make little cyclic garbage."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 async def _run_load(
     stack: Stack, path: str, count: int, warmup: float, measure: float, compression: str | None
 ) -> dict:
@@ -298,6 +283,9 @@ async def _run_load(
         client.start(start + phases.uniform(0, PERIOD))
     await asyncio.sleep(warmup)
     cores = CoreUse(groups)
+    # Reading /proc above held the loop ~1 ms: let the frames that came meanwhile be read
+    # (and stamped) before the window opens.
+    await asyncio.sleep(0.01)
     window.start_ns = time.monotonic_ns()
     window.end_ns = window.start_ns + round(measure * 1e9)
     for client in storm.clients:

@@ -1,8 +1,11 @@
 """Small helpers shared by the benchmark scenarios."""
 
 import asyncio
+import gc
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from shared.stats import percentile
 
@@ -34,3 +37,16 @@ async def sequential_round_trips(socket, count: int, frame_for) -> list[int]:
         await asyncio.wait_for(socket.recv(), ANSWER_TIMEOUT)
         samples.append(time.perf_counter_ns() - started)
     return samples
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off in the load generator (as timeit does): its pauses
+    (tens of ms for a full collection over 1000 sockets' objects) would land in the measured
+    round trips as if the server had been slow. The clients make little cyclic garbage."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

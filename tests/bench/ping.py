@@ -5,7 +5,7 @@ on all alike. Two baselines: stock Channels echo, and echo with the app's lean d
 """
 
 from deploy.stack import Stack
-from tests.bench.measure import percentiles_ms, sequential_round_trips
+from tests.bench.measure import collector_paused, percentiles_ms, sequential_round_trips
 from tests.helpers import connect
 
 WARMUP = 300
@@ -25,10 +25,11 @@ async def run(stack: Stack) -> dict:
     try:
         for socket in sockets.values():
             await sequential_round_trips(socket, WARMUP, ping)
-        for block in range(BLOCKS):
-            order = list(paths) if block % 2 == 0 else list(reversed(paths))
-            for name in order:
-                samples[name] += await sequential_round_trips(sockets[name], PER_BLOCK, ping)
+        with collector_paused():
+            for block in range(BLOCKS):
+                order = list(paths) if block % 2 == 0 else list(reversed(paths))
+                for name in order:
+                    samples[name] += await sequential_round_trips(sockets[name], PER_BLOCK, ping)
     finally:
         for socket in sockets.values():
             await socket.close()
