@@ -29,7 +29,10 @@ transport's write).
 
 A probe goes out after a frame when bytes were sent since the last probe and either
 `probe_seconds` have passed or `probe_bytes` more were sent; an honest reader answers within a
-round trip, so it owes about one probe interval of traffic at most.
+round trip, so it owes about one probe interval of traffic at most. By default a probe goes out
+every quarter of `max_seconds` (2.5 s at the default 10 s): a peer that stops reading is closed
+within 1.25 `max_seconds`, and a board viewer, who gets two frames a second, is not sent a
+third (a probe, and its pong back) every second: a probe a second was a third of its frames.
 """
 
 import secrets
@@ -52,8 +55,9 @@ class SendBacklog:
 
     max_bytes: int
     max_seconds: float
-    probe_seconds: float = 1.0
-    # Default: a quarter of max_bytes, so a fast sender is probed before it can owe the bound.
+    # Defaults: a quarter of max_seconds (module doc), and a quarter of max_bytes, so a fast
+    # sender is probed before it can owe the bound.
+    probe_seconds: float = 0.0
     probe_bytes: int = 0
     sent_total: int = field(default=0, init=False)
     read_total: int = field(default=0, init=False)
@@ -64,8 +68,10 @@ class SendBacklog:
     _last_probe_at: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_seconds <= 0 or self.probe_seconds <= 0:
-            raise ValueError("a send backlog bound needs a positive size, age and probe interval")
+        if self.max_bytes <= 0 or self.max_seconds <= 0 or self.probe_seconds < 0:
+            raise ValueError("a send backlog bound needs a positive size and age, and no negative probe interval")
+        if self.probe_seconds == 0:
+            self.probe_seconds = self.max_seconds / 4
         if self.probe_bytes <= 0:
             self.probe_bytes = max(1, self.max_bytes // 4)
 

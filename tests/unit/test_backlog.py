@@ -9,7 +9,8 @@ KIB = 1024
 
 
 def bound(**options) -> SendBacklog:
-    return SendBacklog(max_bytes=256 * KIB, max_seconds=10.0, **options)
+    """A 256 KiB, 10 s bound probing every second (the default interval is tested on its own)."""
+    return SendBacklog(**{"max_bytes": 256 * KIB, "max_seconds": 10.0, "probe_seconds": 1.0, **options})
 
 
 def test_a_socket_that_owes_nothing_always_gets_its_frame():
@@ -119,10 +120,24 @@ def test_a_pong_to_a_probe_never_sent_proves_nothing(forged):
     assert backlog.owed == sent
 
 
-@pytest.mark.parametrize(("size", "age", "probe"), [(0, 1.0, 1.0), (1024, 0.0, 1.0), (1024, 1.0, 0.0)])
+@pytest.mark.parametrize(("size", "age", "probe"), [(0, 1.0, 1.0), (1024, 0.0, 1.0), (1024, 1.0, -1.0)])
 def test_a_bound_must_be_positive(size, age, probe):
     with pytest.raises(ValueError, match="positive"):
         SendBacklog(max_bytes=size, max_seconds=age, probe_seconds=probe)
+
+
+def test_a_steady_reader_is_probed_every_quarter_of_the_age_bound_by_default():
+    """A board viewer's two small frames a second: a probe at 0, 2.5, 5 and 7.5 s of 10 s, not
+    one a second (each probe is a frame out and a pong back)."""
+    backlog = SendBacklog(max_bytes=256 * KIB, max_seconds=10.0)
+    probed_at = []
+    for tenth in range(0, 100, 5):
+        probe = backlog.sent(300, now=tenth / 10)
+        if probe is not None:
+            probed_at.append(tenth / 10)
+            assert backlog.answered(probe)
+    assert probed_at == [0.0, 2.5, 5.0, 7.5]
+    assert backlog.owed == 300 * 4  # the frames at 8, 8.5, 9 and 9.5 s, after the last probe
 
 
 def test_a_slow_link_taking_in_the_largest_history_is_not_refused():
