@@ -22,8 +22,9 @@ task woken meanwhile (under load, other sockets' board answers: ~1 ms of CPU eac
 may register a handler under AT_ONCE_KEY; while the consumer waits for its next message (so
 nothing it was sent earlier is still unhandled, and answers keep their order), each message is
 offered to that handler first, in the reactor's read callback, and only goes to the queue if the
-handler declines it. The consumers answer pings this way (ws/consumers/base.py): a pong then
-measures the network and the socket's read, not the queue behind it.
+handler declines it. The consumers answer pings and board reports this way
+(ws/consumers/base.py `answer_<type>`): a pong then measures the network and the socket's read,
+not the queue behind it, and a report is timed and answered where it was read.
 """
 
 from collections.abc import Callable

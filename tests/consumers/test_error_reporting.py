@@ -88,10 +88,10 @@ def test_a_page_exception_is_reported(ingest):
 async def test_a_handler_bug_is_answered_with_internal_error_and_reported(ingest, monkeypatch):
     """The safety net keeps the socket open; its log.exception reaches Sentry with the traceback."""
 
-    async def on_ping(self, ping):
+    def answer_ping(self, ping):
         raise ZeroDivisionError("a handler bug")
 
-    monkeypatch.setattr(PingConsumer, "on_ping", on_ping)
+    monkeypatch.setattr(PingConsumer, "answer_ping", answer_ping)
     client = reported_websocket("/ws/ping/")
     assert (await client.connect())[0]
     await client.send_json_to({"type": "ping", "seq": 1})
@@ -100,7 +100,7 @@ async def test_a_handler_bug_is_answered_with_internal_error_and_reported(ingest
     sentry_sdk.flush(timeout=5)
     event = ingest.wait_for("ZeroDivisionError", "a handler bug")
     assert event["logger"] == "ws.consumers.base"
-    assert event["exception"]["values"][-1]["stacktrace"]["frames"][-1]["function"] == "on_ping"
+    assert event["exception"]["values"][-1]["stacktrace"]["frames"][-1]["function"] == "answer_ping"
 
 
 async def test_an_exception_escaping_a_consumer_is_reported(ingest, monkeypatch):

@@ -206,11 +206,11 @@ async def test_each_socket_runs_under_its_own_id_and_background_jobs_under_none(
     """Everything a consumer logs carries its socket's id (shared/logs.py); a job it starts does not."""
     seen: list[str | None] = []
 
-    async def on_ping(self, ping):
+    def answer_ping(self, ping):
         seen.append(SOCKET_ID.get())
-        await self.send(text_data="{}")
+        return "{}"
 
-    monkeypatch.setattr(PingConsumer, "on_ping", on_ping)
+    monkeypatch.setattr(PingConsumer, "answer_ping", answer_ping)
     clients = [websocket("/ws/ping/") for _ in range(2)]
     for client in clients * 2:
         if (not seen and client is clients[0]) or (len(seen) == 1 and client is clients[1]):

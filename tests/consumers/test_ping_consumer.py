@@ -181,14 +181,14 @@ async def test_a_handler_that_raises_gets_internal_error_and_the_socket_stays_op
     with internal_error; the socket is not closed and answers the next frame."""
     from ws.consumers.base import ProtocolConsumer
 
-    real = ProtocolConsumer.on_ping
+    real = ProtocolConsumer.answer_ping
 
-    async def fails_on_seq_1(self, ping):
+    def fails_on_seq_1(self, ping):
         if ping.seq == 1:
             raise RuntimeError("a bug on seq 1")
-        await real(self, ping)
+        return real(self, ping)
 
-    monkeypatch.setattr(ProtocolConsumer, "on_ping", fails_on_seq_1)
+    monkeypatch.setattr(ProtocolConsumer, "answer_ping", fails_on_seq_1)
     client = await open_ping_socket()
     await client.send_json_to({"type": "ping", "seq": 1})
     error = await client.receive_json_from()

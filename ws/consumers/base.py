@@ -14,6 +14,7 @@ from shared.protocol import (
     CLOSE_ABNORMAL,
     CLOSE_RATE_LIMITED,
     CLOSE_SIGN_IN_REQUIRED,
+    ClientMessage,
     Ping,
     ProtocolError,
     error_frame,
@@ -27,14 +28,14 @@ from ws.hub import send_or_drop
 
 log = logging.getLogger(__name__)
 
-# In the text of every ping frame; a frame without it is never parsed twice to find out.
-PING_MARK = '"ping"'
-
 
 class ProtocolConsumer(AsyncWebsocketConsumer):
-    """Turns raw frames into validated messages and hands each to `on_<type>`.
+    """Turns raw frames into validated messages and hands each to the handler of its type.
 
-    Subclasses set `accepts` (from shared.protocol) and define one `on_<type>` per type.
+    Subclasses set `accepts` (from shared.protocol) and define, per type, either a coroutine
+    `on_<type>(message)` or, for a frame answered without waiting on anything (no store, no
+    await), `answer_<type>(message) -> frame`: those are answered in the read that brought them
+    (receive_at_once). Every endpoint that accepts pings answers them with `answer_ping`.
 
     A bad frame gets an `error` frame and the socket stays open; only a flood that goes on
     after `rate_limited` closes it (4008). Frames over the transport cap never get here:
@@ -64,6 +65,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     counted_open = False
     # The socket's own text sender, when the server offers one (ws/direct.py).
     direct_send = None
+    # The quoted type names of the frames answered in the read (receive_at_once).
+    at_once_marks: tuple[str, ...] = ()
 
     async def websocket_connect(self, message: dict) -> None:
         # Every log line of this consumer's task carries the socket's id (shared/logs.py).
@@ -113,10 +116,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
-        # Pings at once only for an endpoint that answers them as this class does (pong_for):
-        # one that overrides on_ping keeps every ping on the usual way.
-        answers_pings = "ping" in self.accepts and type(self).on_ping is ProtocolConsumer.on_ping
-        at_once = self.direct_send is not None and answers_pings and receive_at_once(scope, self.receive_at_once)
+        self.at_once_marks = tuple(f'"{kind}"' for kind in self.accepts if self.answers(kind))
+        at_once = self.direct_send is not None and self.at_once_marks and receive_at_once(scope, self.receive_at_once)
         try:
             while True:
                 await self.dispatch(await receive())
@@ -179,7 +180,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             await self.receive_frame(text_data)
 
     async def receive_frame(self, text: str | None) -> None:
-        """Parse and dispatch; a handler may also refuse a valid frame by raising ProtocolError.
+        """Parse and dispatch: to `on_<type>` if the endpoint defines it, else it sends what
+        `answer_<type>` returns. A handler may refuse a valid frame by raising ProtocolError.
 
         The safety net: any other exception while handling this one frame is a bug of ours,
         not a reason to drop the client. It is logged with its traceback and answered with
@@ -188,47 +190,67 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         """
         try:
             message = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
-            await getattr(self, f"on_{message.type}")(message)
-        except ProtocolError as error:
-            await self.send_error(error)
+            if self.answers(message.type):
+                await self.send(text_data=self.answer(message))
+            else:
+                await getattr(self, f"on_{message.type}")(message)
         except StopConsumer:
             raise
-        except Exception:
-            log.exception("%s: unexpected error while handling a frame; the socket stays open", type(self).__name__)
-            if self.is_open:
-                await self.send_error(ProtocolError("internal_error", "the server failed on this frame; try again"))
+        except Exception as error:  # noqa: BLE001 - the safety net (above)
+            refusal = self.refusal(error)
+            if self.is_open or isinstance(error, ProtocolError):
+                await self.send_error(refusal)
+
+    def answers(self, kind: str) -> bool:
+        """Whether frames of this type are answered by `answer_<type>(message) -> frame`, which
+        awaits nothing and touches no store (and so can answer in the read that brought the
+        frame), rather than handled by an `on_<type>` coroutine."""
+        return not hasattr(self, f"on_{kind}") and hasattr(self, f"answer_{kind}")
+
+    def answer(self, message: ClientMessage) -> str:
+        """The frame `answer_<type>` returns for `message`, or the error frame for what it raised."""
+        try:
+            return getattr(self, f"answer_{message.type}")(message)
+        except Exception as error:  # noqa: BLE001 - the safety net (receive_frame)
+            return self.counted_error_frame(self.refusal(error))
+
+    def refusal(self, error: Exception) -> ProtocolError:
+        """What the client is told when handling its frame raised `error` (call it in the except
+        block): a ProtocolError as it is; anything else is a bug of ours, logged with its
+        traceback, and told `internal_error`."""
+        if isinstance(error, ProtocolError):
+            return error
+        log.exception("%s: unexpected error while handling a frame; the socket stays open", type(self).__name__)
+        return ProtocolError("internal_error", "the server failed on this frame; try again")
 
     def receive_at_once(self, message: dict) -> bool:
-        """A ping answered in the read that brought it, while this socket waits for its next
-        frame (ws/direct.py): True if answered. Anything else (another frame, a ping the flood
-        guard would refuse, a bad frame, a pong that fails to build) is declined, and takes the
-        usual way to `receive` (and its safety net: nothing raised here reaches Daphne's read)."""
+        """A frame of a type this endpoint `answers`, answered in the read that brought it while
+        this socket waits for its next frame (ws/direct.py): True if answered. Anything else (a
+        frame of another type, one the flood guard would refuse, a bad frame) is declined, and
+        takes the usual way to `receive`. Once parsed, the frame is answered here whatever its
+        handler does: with its answer, its refusal or internal_error, as on the usual way (and
+        nothing raised here reaches Daphne's read)."""
         text = message.get("text")
-        if text is None or PING_MARK not in text or not self.is_open or message["type"] != "websocket.receive":
+        if text is None or not self.is_open or message["type"] != "websocket.receive":
             return False
+        if not any(mark in text for mark in self.at_once_marks) or not self.flood_guard.would_accept():
+            return False  # a frame that names none of those types is never parsed twice
         try:
-            ping = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
+            parsed = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
         except ProtocolError:
             return False
-        if not isinstance(ping, Ping) or not self.flood_guard.would_accept():
-            return False
-        try:
-            pong = self.pong_for(ping)
-        except Exception:  # noqa: BLE001 - a bug of ours: the usual way logs it, answers internal_error
+        if not self.answers(parsed.type):
             return False
         self.frames_in.inc()
         self.flood_guard.judge()
+        frame = self.answer(parsed)
         self.frames_out.inc()
-        self.direct_send(pong)
+        self.direct_send(frame)
         return True
 
-    async def on_ping(self, ping: Ping) -> None:
-        """Every endpoint that accepts pings answers them alike, touching no store: override
-        `pong_for` to change the pong (overriding this turns the at-once way off)."""
-        await self.send(text_data=self.pong_for(ping))
-
-    def pong_for(self, ping: Ping) -> str:
-        """The pong frame answering `ping`, stamped now."""
+    def answer_ping(self, ping: Ping) -> str:
+        """Every endpoint that accepts pings answers them alike, touching no store: the pong,
+        stamped now (an endpoint that defines `on_ping` handles them itself instead)."""
         return pong_frame(ping, server_time=time.time() * 1000)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
@@ -247,5 +269,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await send_or_drop(self, frame)
 
     async def send_error(self, error: ProtocolError) -> None:
+        await self.send(text_data=self.counted_error_frame(error))
+
+    def counted_error_frame(self, error: ProtocolError) -> str:
         metrics.ERROR_FRAMES.labels(self.endpoint, error.code).inc()
-        await self.send(text_data=error_frame(error.code, error.detail))
+        return error_frame(error.code, error.detail)

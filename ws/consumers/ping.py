@@ -1,4 +1,4 @@
-"""`/ws/ping/`: answer every ping at once (ProtocolConsumer.on_ping). This path touches neither
+"""`/ws/ping/`: answer every ping at once (ProtocolConsumer.answer_ping). This path touches neither
 Redis nor the database."""
 
 from shared.protocol import PING_ENDPOINT

@@ -53,15 +53,16 @@ class PublicConsumer(ProtocolConsumer):
             metrics.BOARD_CLIENTS.dec()
             await self.board.leave(self.client)
 
-    def pong_for(self, ping: Ping) -> str:
+    def answer_ping(self, ping: Ping) -> str:
         """As on /ws/ping/, with a token and the time the pong left, to time the report on it."""
         token = self.pongs.sent(ping.seq, time.perf_counter())
         return pong_frame(ping, server_time=time.time() * 1000, token=token)
 
-    async def on_delay(self, report: Delay) -> None:
-        """The board counts the delay the server observed; the client's figure is its claim."""
+    def answer_delay(self, report: Delay) -> str:
+        """The board, the report counted in it: the delay the server observed (the client's
+        figure is its claim). Raises ProtocolError for a report on no pending pong."""
         trip = self.pongs.acknowledge(report.seq, report.token, time.perf_counter())
-        await self.send(text_data=self.board.record_delay(self.client, trip.observed_ms, report.delay_ms, trip.warmup))
+        return self.board.record_delay(self.client, trip.observed_ms, report.delay_ms, trip.warmup)
 
     async def on_rename(self, rename: Rename) -> None:
         if is_signed_in(self.scope.get("user")):
