@@ -31,8 +31,9 @@ A probe goes out after a frame when bytes were sent since the last probe and eit
 `probe_seconds` have passed or `probe_bytes` more were sent; an honest reader answers within a
 round trip, so it owes about one probe interval of traffic at most. By default a probe goes out
 every quarter of `max_seconds` (2.5 s at the default 10 s): a peer that stops reading is closed
-within 1.25 `max_seconds`, and a board viewer, who gets two frames a second, is not sent a
-third (a probe, and its pong back) every second: a probe a second was a third of its frames.
+about 1.25 `max_seconds` later (plus up to the worker's periodic check when nothing is being
+written), and a board viewer, who gets two frames a second, is not sent a third (a probe, and
+its pong back) every second: a probe a second was a third of its frames.
 """
 
 import secrets
@@ -57,7 +58,7 @@ class SendBacklog:
     max_seconds: float
     # Defaults: a quarter of max_seconds (module doc), and a quarter of max_bytes, so a fast
     # sender is probed before it can owe the bound.
-    probe_seconds: float = 0.0
+    probe_seconds: float | None = None
     probe_bytes: int = 0
     sent_total: int = field(default=0, init=False)
     read_total: int = field(default=0, init=False)
@@ -68,10 +69,10 @@ class SendBacklog:
     _last_probe_at: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_seconds <= 0 or self.probe_seconds < 0:
-            raise ValueError("a send backlog bound needs a positive size and age, and no negative probe interval")
-        if self.probe_seconds == 0:
+        if self.probe_seconds is None:
             self.probe_seconds = self.max_seconds / 4
+        if self.max_bytes <= 0 or self.max_seconds <= 0 or self.probe_seconds <= 0:
+            raise ValueError("a send backlog bound needs a positive size, age and probe interval")
         if self.probe_bytes <= 0:
             self.probe_bytes = max(1, self.max_bytes // 4)
 

@@ -8,7 +8,7 @@ from enum import Enum
 # Control frames (pings and pongs) a peer may send, on average per second and at once. Each
 # ping makes the server write a pong, outside any application frame: a peer that pings faster
 # is closed (4008, ws/serve.py). Browsers never send pings; client libraries ping every few
-# seconds, and a pong answers each of the server's probes (about one a second at most).
+# seconds, and a pong answers each of the server's probes (one every 2.5 s by default at most).
 CONTROL_RATE_PER_SECOND = 10.0
 CONTROL_BURST = 20
 

@@ -8,8 +8,7 @@ it handed that pong to Daphne. A client's next `delay` report names the pong it 
 
 that is: the pong's way out (Daphne, nginx, the network, the browser's socket), the client's own
 work from the pong's arrival to sending its report (microseconds in an idle page), and the
-report's way back up to the consumer: its read, where it is handled at once (ws/direct.py), or,
-when the consumer is busy with an earlier frame, its wait for it. A client cannot report before it has
+report's way back up to the consumer, queueing included. A client cannot report before it has
 its pong (it needs the token), so the observed delay is never below its real round trip. What
 the client reports is kept beside it as its claim, and compared (`is_suspect`).
 """

@@ -22,9 +22,10 @@ task woken meanwhile (under load, other sockets' board answers: ~1 ms of CPU eac
 may register a handler under AT_ONCE_KEY; while the consumer waits for its next message (so
 nothing it was sent earlier is still unhandled, and answers keep their order), each message is
 offered to that handler first, in the reactor's read callback, and only goes to the queue if the
-handler declines it. The consumers answer pings and board reports this way
-(ws/consumers/base.py `answer_<type>`): a pong then measures the network and the socket's read,
-not the queue behind it, and a report is timed and answered where it was read.
+handler declines it. The consumers answer pings this way (ws/consumers/base.py
+`answered_in_the_read`): a pong then measures the network and the socket's read, not the queue
+behind it. Only cheap answers go this way: every read callback of one pass of the event loop runs
+before the tasks it woke, so a board answer built there would hold up the pings read after it.
 """
 
 from collections.abc import Callable

@@ -1,5 +1,6 @@
 """The edge every endpoint shares: frame limits, parsing and dispatch by message type."""
 
+import contextvars
 import logging
 import time
 
@@ -35,7 +36,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     Subclasses set `accepts` (from shared.protocol) and define, per type, either a coroutine
     `on_<type>(message)` or, for a frame answered without waiting on anything (no store, no
     await), `answer_<type>(message) -> frame`: those are answered in the read that brought them
-    (receive_at_once). Every endpoint that accepts pings answers them with `answer_ping`.
+    (receive_at_once) when they are `answered_in_the_read`. Every endpoint that accepts pings
+    answers them with `answer_ping`.
 
     A bad frame gets an `error` frame and the socket stays open; only a flood that goes on
     after `rate_limited` closes it (4008). Frames over the transport cap never get here:
@@ -65,7 +67,12 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     counted_open = False
     # The socket's own text sender, when the server offers one (ws/direct.py).
     direct_send = None
-    # The quoted type names of the frames answered in the read (receive_at_once).
+    # Types answered in the read that brought them (receive_at_once), if the endpoint `answers`
+    # them: cheap answers only. Every read callback of one pass of the event loop runs before
+    # any task that pass woke, so a costly answer there (a board answer, ~0.1 ms) would hold up
+    # the pings read after it; a board report goes the usual way, behind them.
+    answered_in_the_read = frozenset({"ping"})
+    # Their quoted type names, as in a frame's text.
     at_once_marks: tuple[str, ...] = ()
 
     async def websocket_connect(self, message: dict) -> None:
@@ -77,6 +84,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST), settings.WS_FLOOD_CLOSE_AFTER
         )
         await super().websocket_connect(message)
+        # What receive_at_once answers under: this task's context, the socket's id in it.
+        self.log_context = contextvars.copy_context()
         if self.is_open:
             # Only noted in memory here: a Redis outage never delays or breaks the socket.
             self.presence_connection = presence.track(self.scope.get("user"))
@@ -116,7 +125,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
-        self.at_once_marks = tuple(f'"{kind}"' for kind in self.accepts if self.answers(kind))
+        in_the_read = self.accepts & self.answered_in_the_read
+        self.at_once_marks = tuple(f'"{kind}"' for kind in sorted(in_the_read) if self.answers(kind))
         at_once = self.direct_send is not None and self.at_once_marks and receive_at_once(scope, self.receive_at_once)
         try:
             while True:
@@ -224,12 +234,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         return ProtocolError("internal_error", "the server failed on this frame; try again")
 
     def receive_at_once(self, message: dict) -> bool:
-        """A frame of a type this endpoint `answers`, answered in the read that brought it while
+        """A frame of a type `answered_in_the_read`, answered in the read that brought it while
         this socket waits for its next frame (ws/direct.py): True if answered. Anything else (a
         frame of another type, one the flood guard would refuse, a bad frame) is declined, and
         takes the usual way to `receive`. Once parsed, the frame is answered here whatever its
-        handler does: with its answer, its refusal or internal_error, as on the usual way (and
-        nothing raised here reaches Daphne's read)."""
+        handler does: with its answer, its refusal or internal_error, as on the usual way, and
+        under the socket's own log context (its id), not the reactor's. Nothing raised here
+        reaches Daphne's read."""
         text = message.get("text")
         if text is None or not self.is_open or message["type"] != "websocket.receive":
             return False
@@ -237,13 +248,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return False  # a frame that names none of those types is never parsed twice
         try:
             parsed = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
-        except ProtocolError:
+        except Exception:  # noqa: BLE001 - the usual way answers it (or logs a bug of ours)
             return False
-        if not self.answers(parsed.type):
+        if parsed.type not in self.answered_in_the_read or not self.answers(parsed.type):
             return False
         self.frames_in.inc()
         self.flood_guard.judge()
-        frame = self.answer(parsed)
+        frame = self.log_context.run(self.answer, parsed)
         self.frames_out.inc()
         self.direct_send(frame)
         return True
