@@ -87,12 +87,17 @@ class SendBacklog:
             return False
         return self.owed == 0 or self.owed + frame <= self.max_bytes
 
-    def sent(self, size: int, now: float) -> bytes | None:
+    def sent(self, size: int, now: float, can_probe: bool = True) -> bytes | None:
         """Count `size` bytes just written; returns a probe's payload to send as a ping right
-        after them, or None when no probe is due."""
+        after them, or None when no probe is due.
+
+        `can_probe`: False when no ping can follow these bytes now (the handshake's answer, a
+        probe's own write, a closing socket). Then no probe is made, and the next write that
+        can carry one does: a probe noted but never sent could never be answered, and would
+        close a quiet socket once `max_seconds` had passed."""
         self.sent_total += size
         unprobed = self.sent_total - self._last_probe_total
-        if unprobed <= 0:
+        if unprobed <= 0 or not can_probe:
             return None
         if (
             self._last_probe_at is not None

@@ -260,15 +260,15 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             self.close_too_slow(now)
             return
         self.write_now(data)
-        probe = self.backlog.sent(len(data), now)
-        if probe is None or self._probing or self._close_sent or self.closed_too_slow:
+        can_probe = self.state == self.STATE_OPEN and not (self._probing or self._close_sent or self.closed_too_slow)
+        probe = self.backlog.sent(len(data), now, can_probe)
+        if probe is None:
             return
-        if self.state == self.STATE_OPEN:
-            self._probing = True
-            try:
-                self.sendPing(PROBE_PREFIX + probe)
-            finally:
-                self._probing = False
+        self._probing = True
+        try:
+            self.sendPing(PROBE_PREFIX + probe)
+        finally:
+            self._probing = False
 
     def write_now(self, data: bytes) -> None:
         """Hand `data` to the socket at once when nothing is queued before it (module doc); what

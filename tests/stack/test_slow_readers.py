@@ -10,6 +10,7 @@ import sqlite3
 import time
 
 import pytest
+from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 
 from deploy.stack import WS_WORKERS
@@ -168,3 +169,25 @@ def test_a_peer_that_floods_pings_and_never_reads_is_closed(slow_stack, forging)
         assert ending.close_code == 4008 or ending.reset, ending
     finally:
         peer.close()
+
+
+def test_a_member_of_a_quiet_room_is_not_taken_for_a_slow_reader(slow_stack):
+    """Its handshake, its history and a first message, then nothing written to it for longer
+    than WS_SEND_BACKLOG_SECONDS: it owes nothing and no probe waits, so it stays open (the
+    handshake's answer once left a probe noted that no ping carried, and closed such a socket
+    with 4009 ten seconds in)."""
+    room = unique_room("quiet")
+
+    async def scene() -> dict:
+        member, _ = await enter(slow_stack, room)
+        await say(member, "anyone?")
+        await asyncio.sleep(settings.WS_SEND_BACKLOG_SECONDS + 3)
+        await say(member, "still here")
+        while (frame := json.loads(await asyncio.wait_for(member.recv(), 5)))["type"] != "message" or (
+            frame["message"]["text"] != "still here"
+        ):
+            pass
+        await member.close()
+        return frame
+
+    assert asyncio.run(scene())["message"]["text"] == "still here"

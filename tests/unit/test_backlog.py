@@ -75,6 +75,18 @@ def test_probes_go_out_once_a_second_or_every_quarter_of_the_bound():
     assert None not in (first, second, third)
 
 
+def test_no_probe_is_noted_for_bytes_no_ping_can_follow():
+    """The handshake's answer goes out before a ping may: no probe then, or it would wait for an
+    answer for ever and close a socket that goes quiet; the next write that can probe does."""
+    backlog = bound()
+    assert backlog.sent(129, now=0.0, can_probe=False) is None
+    assert backlog.probes == []
+    probe = backlog.sent(40, now=0.1)
+    assert probe is not None
+    assert backlog.answered(probe)
+    assert backlog.allows(now=60.0)  # quiet for a minute, owing nothing
+
+
 def test_no_probe_without_new_bytes():
     backlog = bound()
     backlog.sent(100, now=0.0)

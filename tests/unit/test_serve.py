@@ -125,6 +125,13 @@ class Peer:
         """Every frame the server wrote after its handshake: (opcode, payload)."""
         return [(opcode, payload) for opcode, _, payload in self.frames_with_rsv1()]
 
+    def app_frames(self) -> list[tuple[int, bytes]]:
+        """`frames` without the backlog's probes (the first frame after the handshake has one)."""
+        return [(opcode, payload) for opcode, _, payload in self.app_frames_with_rsv1()]
+
+    def app_frames_with_rsv1(self) -> list[tuple[int, bool, bytes]]:
+        return [f for f in self.frames_with_rsv1() if not (f[0] == PING and f[2].startswith(PROBE_PREFIX))]
+
     def frames_with_rsv1(self) -> list[tuple[int, bool, bytes]]:
         """(opcode, RSV1 (set on a compressed message, RFC 7692), payload) for every frame."""
         data, at, out = self.written, self.read_up_to, []
@@ -281,6 +288,20 @@ def test_a_fast_reader_answering_many_probes_is_not_taken_for_a_flood(peer):
     assert peer.closes() == []
 
 
+def test_a_socket_that_goes_quiet_after_its_first_frames_stays_open(peer):
+    """A chat member in a quiet room: its handshake and first frames, every probe answered, then
+    nothing written for far longer than WS_SEND_BACKLOG_SECONDS. Nothing is owed or awaited."""
+    peer.app_sends("x" * 10)
+    peer.answer_probes()
+    peer.clock.now += 0.1
+    peer.app_sends("y" * 10)  # within the probe interval: no probe
+    for _ in range(30):
+        peer.clock.now += 2
+        peer.protocol.check_timeouts()
+    assert peer.closes() == []
+    assert peer.protocol.backlog.probes == []
+
+
 @pytest.mark.parametrize("code", [4401, 1012], ids=["app-close", "drain"])
 def test_nothing_follows_the_close_frame_not_even_a_due_probe(peer, code):
     """A ping after a close frame breaks the protocol (Chromium fails the socket: "Ping received
@@ -333,7 +354,7 @@ def test_answers_are_compressed_by_isa_l_at_the_fast_level_and_inflate_to_the_sa
     with override_settings(WS_PERMESSAGE_DEFLATE=True):
         peer = Peer("/ws/public/", extensions=DEFLATE_OFFER)
     peer.app_sends(answer)
-    [(_, rsv1, payload)] = peer.frames_with_rsv1()
+    [(_, rsv1, payload)] = peer.app_frames_with_rsv1()
     assert rsv1
     assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == answer.encode()
     assert DEFLATE_LEVEL == 1
@@ -350,7 +371,7 @@ def test_a_client_asking_the_server_to_keep_no_context_gets_each_answer_compress
     answers = [DELAYS.replace("12.5", str(n)) for n in range(3)]
     for answer in answers:
         peer.app_sends(answer)
-    for (opcode, rsv1, payload), answer in zip(peer.frames_with_rsv1(), answers, strict=True):
+    for (opcode, rsv1, payload), answer in zip(peer.app_frames_with_rsv1(), answers, strict=True):
         assert (opcode, rsv1) == (TEXT, True)
         # The client may start afresh for every message: each inflates on its own.
         assert zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") == answer.encode()
@@ -392,7 +413,7 @@ def test_past_the_cap_a_handshake_gets_503_and_a_closed_socket_gives_its_place_b
 def test_a_frame_goes_to_the_socket_at_once_when_nothing_is_queued():
     peer = Peer(transport=SocketTransport())
     peer.app_sends("hello")
-    assert peer.frames() == [(TEXT, b"hello")]
+    assert peer.app_frames() == [(TEXT, b"hello")]
     assert peer.transport.reactor.getWriters() == []  # the reactor was never asked to watch it
 
 
@@ -404,7 +425,7 @@ def test_what_the_socket_does_not_take_waits_in_twisteds_queue_and_keeps_its_ord
     assert peer.transport.reactor.getWriters() == [peer.transport]
     peer.transport.room = 2**30
     peer.transport.doWrite()
-    assert peer.frames() == [(TEXT, b"first"), (TEXT, b"second")]
+    assert peer.app_frames() == [(TEXT, b"first"), (TEXT, b"second")]
     assert peer.transport.reactor.getWriters() == []
 
 
@@ -413,10 +434,10 @@ def test_a_text_sent_directly_is_framed_once_for_every_socket_it_goes_to():
     peers = [Peer("/ws/public/"), Peer("/ws/public/")]
     for peer in peers:
         peer.app_sends_directly(join)
-    assert [peer.frames() for peer in peers] == [[(TEXT, join.encode())]] * 2
+    assert [peer.app_frames() for peer in peers] == [[(TEXT, join.encode())]] * 2
     frame = prepared(join)
     assert frame is prepared(join)  # the same frame, made once
-    assert all(peer.written.endswith(frame.payloadHybi) for peer in peers)
+    assert all(frame.payloadHybi in peer.written for peer in peers)
 
 
 def test_sent_directly_delays_are_compressed_and_the_rest_not():
