@@ -72,7 +72,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     # any task that pass woke, so a costly answer there (a board answer, ~0.1 ms) would hold up
     # the pings read after it; a board report goes the usual way, behind them.
     answered_in_the_read = frozenset({"ping"})
-    # Their quoted type names, as in a frame's text.
+    # Those this endpoint accepts and `answers`, and their quoted names as in a frame's text.
+    at_once_types: frozenset[str] = frozenset()
     at_once_marks: tuple[str, ...] = ()
 
     async def websocket_connect(self, message: dict) -> None:
@@ -125,8 +126,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.direct_send = direct_sender(scope)
-        in_the_read = self.accepts & self.answered_in_the_read
-        self.at_once_marks = tuple(f'"{kind}"' for kind in sorted(in_the_read) if self.answers(kind))
+        self.at_once_types = frozenset(k for k in self.accepts & self.answered_in_the_read if self.answers(k))
+        self.at_once_marks = tuple(f'"{kind}"' for kind in sorted(self.at_once_types))
         at_once = self.direct_send is not None and self.at_once_marks and receive_at_once(scope, self.receive_at_once)
         try:
             while True:
@@ -250,7 +251,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             parsed = parse_client_frame(text, self.accepts, settings.WS_MAX_FRAME_BYTES)
         except Exception:  # noqa: BLE001 - the usual way answers it (or logs a bug of ours)
             return False
-        if parsed.type not in self.answered_in_the_read or not self.answers(parsed.type):
+        if parsed.type not in self.at_once_types:
             return False
         self.frames_in.inc()
         self.flood_guard.judge()
