@@ -11,7 +11,13 @@ it sends text frames with it and everything else (accept, close, binary) through
 A broadcast's frame is framed once for every socket it goes to (autobahn's PreparedMessage:
 encoded to UTF-8, header in front), unless the socket compresses it.
 
-Under Channels' test communicator (no Daphne) the key is absent and every frame goes through ASGI.
+Whether the accept opened the socket: Daphne drops an accept that comes after the server gave up
+on the handshake (ws/serve.py refuses one the worker did not accept within Daphne's connect
+timeout with 503), and the consumer's `accept()` returns all the same. The server puts under
+OPENED_KEY a check the consumer calls after its accept (`socket_opened`): a socket refused so is
+never announced, joined or counted.
+
+Under Channels' test communicator (no Daphne) the keys are absent and every frame goes through ASGI.
 A frame sent directly is not held to autobahn's cap on a message's size (Daphne's
 --websocket-max-message-size, 64 KiB), which is there for what clients send: a chat history of
 long messages can be larger, and goes out whole.
@@ -35,6 +41,7 @@ from autobahn.websocket.protocol import PreparedMessage
 
 SCOPE_KEY = "ping.send_text"
 AT_ONCE_KEY = "ping.receive_at_once"
+OPENED_KEY = "ping.socket_opened"
 
 SendText = Callable[[str], None]
 # Takes an ASGI message; True if it handled it (it then goes nowhere else).
@@ -53,6 +60,13 @@ def prepared(text: str) -> PreparedMessage:
     to: a fan-out delivers the same string object to each subscriber in turn, so the cache hits
     on identity (a few recent entries: other frames may be sent in between)."""
     return PreparedMessage(text.encode("utf8"), isBinary=False, applyMask=False, doNotCompress=True)
+
+
+def socket_opened(scope: dict) -> bool:
+    """After the consumer's accept: whether the server really opened the socket (module doc).
+    True where the server offers no such check (the test communicator opens every accepted one)."""
+    opened = scope.get(OPENED_KEY)
+    return opened is None or opened()
 
 
 def receive_at_once(scope: dict, handler: AtOnce | None) -> bool:

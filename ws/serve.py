@@ -36,7 +36,8 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
   with HTTP 503 before any application instance is made, and counted (shared/capacity.py).
   Daphne itself can only refuse with 403 (its `websocket.close` before accept). A handshake
   the swamped worker did not accept within Daphne's connect timeout gets 503 too (counted),
-  where Daphne would answer 403.
+  where Daphne would answer 403; its consumer's late accept opens nothing (ws/direct.py
+  OPENED_KEY).
 - permessage-deflate (RFC 7692) for the board's `delays` answers only: on /ws/public/ (no other
   endpoint negotiates it), when the client offers it (every browser does), those frames go
   compressed with the context kept from one to the next, so the 200 rows a viewer already has
@@ -75,7 +76,7 @@ from shared.capacity import REFUSED_AFTER_TIMEOUT, SocketCap, count_refusal
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
-from ws.direct import AT_ONCE_KEY, SCOPE_KEY, AtOnce, prepared
+from ws.direct import AT_ONCE_KEY, OPENED_KEY, SCOPE_KEY, AtOnce, prepared
 from ws.drain import drain
 
 log = logging.getLogger(__name__)
@@ -321,6 +322,10 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         else:
             self.sendPreparedMessage(prepared(text))
 
+    def opened(self) -> bool:
+        """Whether the handshake succeeded and the socket is not closed yet (ws/direct.py)."""
+        return self.state == self.STATE_OPEN
+
     def _onPing(self, payload):
         if self.control_frame_allowed():
             super()._onPing(payload)  # autobahn answers with a pong (counted by counted_write)
@@ -447,6 +452,7 @@ class DrainingServer(server.Server):
         scope.setdefault("asgi", {"version": "3.0"})
         if scope["type"] == "websocket":  # ws/direct.py
             scope[SCOPE_KEY] = protocol.send_text
+            scope[OPENED_KEY] = protocol.opened
             scope[AT_ONCE_KEY] = partial(setattr, inbox, "at_once")
         instance = self.application(scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol))
         if protocol not in self.connections:

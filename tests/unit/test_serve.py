@@ -22,8 +22,8 @@ from twisted.python.failure import Failure
 
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST
-from ws.direct import prepared
-from ws.serve import DEFLATE_LEVEL, DEFLATE_WINDOW_BITS, PROBE_PREFIX, AppWebSocketFactory
+from ws.direct import OPENED_KEY, prepared
+from ws.serve import DEFLATE_LEVEL, DEFLATE_WINDOW_BITS, PROBE_PREFIX, AppWebSocketFactory, DrainingServer
 
 KIB = 1024
 PING, PONG, CLOSE, TEXT, BINARY = 0x9, 0xA, 0x8, 0x1, 0x2
@@ -98,7 +98,7 @@ class SocketTransport(FileDescriptor):
 class Peer:
     """One open WebSocket to the protocol; `written` is every byte the server wrote to it."""
 
-    def __init__(self, path: str = "/ws/ping/", extensions: str = "", factory=None, transport=None):
+    def __init__(self, path: str = "/ws/ping/", extensions: str = "", factory=None, transport=None, accept=True):
         self.clock = Clock()
         factory = factory or AppWebSocketFactory(Server(), server="Daphne")
         self.protocol = factory.buildProtocol(PEER)
@@ -112,8 +112,10 @@ class Peer:
             f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n".encode()
         )
-        if not self.transport.value():  # not refused at once (past the cap): the application accepts
+        if not self.transport.value() and accept:  # not refused at once (past the cap): the application accepts
             self.protocol.handle_reply({"type": "websocket.accept"})
+        if not self.transport.value():
+            return  # still waiting for the application
         self.handshake = self.transport.value()[: self.transport.value().index(b"\r\n\r\n") + 4]
         self.read_up_to = len(self.handshake)  # the handshake, read
 
@@ -408,6 +410,37 @@ def test_past_the_cap_a_handshake_gets_503_and_a_closed_socket_gives_its_place_b
     assert factory.cap.open == 1  # the refused one held no place
     first.protocol.connectionLost(Failure(ConnectionDone()))
     assert Peer(factory=factory).handshake.startswith(b"HTTP/1.1 101")
+
+
+def test_a_handshake_refused_as_overdue_gets_503_and_never_counts_as_opened():
+    """The consumer asks `opened()` after its accept (ws/direct.py OPENED_KEY): a handshake the
+    server gave up on is refused with 503 and stays unopened, whatever comes after."""
+    waiting = Peer(accept=False)
+    assert not waiting.protocol.opened()
+    waiting.protocol.socket_opened -= waiting.protocol.server.websocket_connect_timeout + 1
+    waiting.protocol.check_timeouts()
+    assert waiting.written.startswith(b"HTTP/1.1 503")
+    assert not waiting.protocol.opened()
+    accepted = Peer()
+    assert accepted.protocol.opened()
+    accepted.protocol.connectionLost(Failure(ConnectionDone()))
+    assert not accepted.protocol.opened()
+
+
+async def test_the_server_offers_each_socket_its_opened_check_in_the_scope():
+    peer, scopes = Peer(), []
+
+    async def application(scope, receive, send):
+        scopes.append(scope)
+
+    server = DrainingServer.__new__(DrainingServer)  # only what create_application reads
+    server.application, server.connections = application, {peer.protocol: {}}
+    server.create_application(peer.protocol, {"type": "websocket"})
+    await server.connections[peer.protocol]["application_instance"]
+    [scope] = scopes
+    assert scope[OPENED_KEY]() is True
+    peer.protocol.connectionLost(Failure(ConnectionDone()))
+    assert scope[OPENED_KEY]() is False
 
 
 def test_a_frame_goes_to_the_socket_at_once_when_nothing_is_queued():

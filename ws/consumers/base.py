@@ -24,7 +24,7 @@ from shared.protocol import (
 )
 from shared.ratelimit import FloodGuard, TokenBucket, Verdict
 from ws import presence, sessions
-from ws.direct import direct_sender, receive_at_once
+from ws.direct import direct_sender, receive_at_once, socket_opened
 from ws.hub import send_or_drop
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             self.session_watched = sessions.watch(self, self.scope)
 
     async def accept(self, subprotocol: str | None = None, headers=None) -> None:
+        """Channels' accept. Raises StopConsumer when the server had already refused the
+        handshake (it waited past the connect timeout, ws/direct.py): the consumer ends there,
+        and the socket is never announced, joined, counted or tracked as online."""
         await super().accept(subprotocol, headers)
+        if not socket_opened(self.scope):
+            log.info("%s: the server refused this handshake before the accept came; ending", type(self).__name__)
+            raise StopConsumer
         self.is_open = True
         if not self.counted_open:
             self.counted_open = True
