@@ -72,12 +72,19 @@ class SignedIn:
     async def _check_new(self) -> None:
         """Subscribe to the topic first, then check the new sockets, all that arrived meanwhile at once."""
         try:
-            await self.hub.subscribe(TOPIC, self)
             while self._unchecked:
+                await self._subscribed()
                 batch, self._unchecked = list(self._unchecked), set()
                 await self.check(batch)
         finally:
             self._checking_new = False
+
+    async def _subscribed(self) -> None:
+        """Subscribed to the topic while any socket is watched. Asked before every batch: the
+        last socket may have gone (and unsubscribed) while a batch was checked or the topic
+        joined, and a socket added since must not go without sign-outs until the heartbeat."""
+        while self.sockets and self not in self.hub.subscribers(TOPIC):
+            await self.hub.subscribe(TOPIC, self)
 
     async def deliver(self, frame: str) -> None:
         """An event published by any process (this is the hub's subscriber of the topic)."""

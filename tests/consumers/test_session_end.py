@@ -165,6 +165,35 @@ async def test_a_storm_of_signed_in_handshakes_is_checked_in_a_few_batches(live_
         await socket.disconnect()
 
 
+@override_settings(LIVE_HEARTBEAT_SECONDS=60.0, LIVE_TTL_SECONDS=120.0)  # only the announcement can do it
+async def test_a_socket_that_comes_while_the_last_one_leaves_mid_check_still_hears_sign_outs(
+    live_redis, fast_hashing, monkeypatch
+):
+    """The worker's only signed-in socket leaves while its first check waits on the database,
+    which unsubscribes the worker from the sessions topic; a socket that comes then is checked
+    in the same run of checks, and must be subscribed again."""
+    gate, original = asyncio.Event(), SignedIn.check
+
+    async def held(self, sockets):
+        await gate.wait()
+        await original(self, sockets)
+
+    monkeypatch.setattr(SignedIn, "check", held)
+    frank = await signed_in("frank")
+    first = await open_socket("/ws/ping/", frank)
+    await first.disconnect()  # while its check is held
+    second_browser = await signed_in("frank", create=False)
+    second = await open_socket("/ws/ping/", second_browser)
+    gate.set()
+    async with asyncio.timeout(5):
+        while SignedIn.current()._checking_new:  # noqa: ASYNC110 - polling a plain flag
+            await asyncio.sleep(0.01)
+    assert SignedIn.current() in Worker.current().hub.subscribers(TOPIC)
+    await settled()
+    await sync_to_async(second_browser.post)("/accounts/logout/")
+    assert await closed_with(second, 2.0) == CLOSE_SIGN_IN_REQUIRED
+
+
 async def test_a_guests_sockets_are_never_watched(live_redis):
     """Only signed-in sockets have a session to end; a guest's ping socket stays open."""
     client = websocket("/ws/ping/")
