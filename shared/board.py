@@ -440,17 +440,20 @@ class BoardStore:
         clients = list(clients)
         if not clients:
             return
+        # What is written, taken before the await: a report recorded meanwhile is not in Redis
+        # yet (the next tick writes it), and `saved_ms` must say what Redis holds.
+        written = [(c, c.board_ms()) for c in clients]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys["rows"], mapping={c.id: c.row_json() for c in clients})
-            delays = {c.id: c.row()["delay_ms"] for c in clients if c.recent}
+            delays = {c.id: delay for c, delay in written if delay is not None}
             if delays:
                 pipe.zadd(self._keys["delays"], delays)
             pipe.zadd(self._keys["order"], {c.id: c.connected_at for c in clients})
             expires = time.time() + self.ttl
             pipe.zadd(self._keys["live"], {c.id: expires for c in clients})
             await pipe.execute()
-        for c in clients:
-            c.saved_ms = c.board_ms()
+        for c, delay in written:
+            c.saved_ms = delay
 
     async def remove(self, client_id: str) -> bool:
         """True when this call took the client off the board (so it alone announces the leave)."""

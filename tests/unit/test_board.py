@@ -182,6 +182,20 @@ async def test_an_expired_client_is_swept_by_exactly_one_worker_and_leaves_every
     assert (snapshot.total, snapshot.summary["count"], snapshot.shown_json) == (0, 0, [])
 
 
+async def test_a_save_remembers_the_delay_it_wrote_not_one_recorded_while_it_waited(stores):
+    """`saved_ms` is what Redis holds for the client (answers past 1000 clients patch it out of
+    the figures): a report that comes while the save waits on Redis goes in with the next save."""
+    store, own = stores[0], client(1, 10.0)
+    save = asyncio.ensure_future(store.save([own]))
+    await asyncio.sleep(0)  # the save's commands are queued; it waits on Redis
+    own.record(50.0)
+    await save
+    assert await store._redis.zscore(store._keys["delays"], own.id) == 10.0
+    assert own.saved_ms == 10.0
+    await store.save([own])
+    assert own.saved_ms == own.board_ms() == 50.0
+
+
 async def test_only_the_first_remover_is_told_it_removed_the_client(stores):
     """A leave is announced once even if a sweep races the disconnect."""
     first, second = stores
