@@ -139,7 +139,12 @@ class Board:
             async with self._write_lock:
                 removed = await self.store.remove(client.delays.id)
         except REDIS_DOWN:
-            return  # the row expires by itself; whoever sweeps it announces the leave
+            # Unknown whether the removal applied (a timeout may come after Redis did it, and
+            # then no sweep would ever find the row). The client has left all the same: say so
+            # now. A row still there expires, and its sweeper says it again: a page drops an id
+            # it no longer shows (one that reports nothing, on a board past the 200 rows it
+            # shows, may count one too few: better than a ghost row on every page for good).
+            removed = True
         if removed:
             self.events.leave(client.delays.id)
             self._announce_soon()

@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+import redis
 
 from shared.board import BoardStore, ClientDelays
 from shared.protocol import ROW_COLUMNS
@@ -210,6 +211,27 @@ async def test_a_leave_is_broadcast_to_the_others(live_redis):
     first, _ = await join()
     second, second_welcome = await join()
     await announced(first, second_welcome["you"]["id"])  # (a join and a leave within one wait go unannounced)
+    await second.disconnect()
+    leave = await next_of(first, "disconnect", timeout=1.5)
+    assert leave["ids"] == [second_welcome["you"]["id"]]
+    await first.disconnect()
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not_applied"])
+async def test_a_leave_whose_removal_times_out_is_still_broadcast(live_redis, monkeypatch, applied):
+    """Redis may apply the removal and time out before its reply (no sweep would ever find the
+    row then), or not apply it: either way the others hear of the leave."""
+    first, _ = await join()
+    second, second_welcome = await join()
+    await announced(first, second_welcome["you"]["id"])
+    remove = BoardStore.remove
+
+    async def timed_out(self, client_id):
+        if applied:
+            await remove(self, client_id)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(BoardStore, "remove", timed_out)
     await second.disconnect()
     leave = await next_of(first, "disconnect", timeout=1.5)
     assert leave["ids"] == [second_welcome["you"]["id"]]
