@@ -28,7 +28,7 @@ from django.conf import settings
 
 from shared import metrics
 from shared.redis import REDIS_DOWN
-from ws.jobs import Jobs
+from ws.jobs import FLUSH_POLL_SECONDS, Jobs
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ JOIN_WAIT_SECONDS = 0.5
 PUBLISH_QUEUE_FRAMES = 1000
 # After the layer refused a frame (Redis unreachable), try the same frame again after this.
 PUBLISH_RETRY_SECONDS = 0.5
+# The one job name of every change to this process's group membership (a topic's join or leave,
+# the renewal of them all): an outage that began with any of them ends when any succeeds, as the
+# renewal does every heartbeat once Redis is back (per-topic names would each stay failed until
+# that topic's next join or leave, and keep ping_redis_unavailable at 1).
+MEMBERSHIP_JOB = "group membership"
 # The channel-layer message type of a frame between processes (receivers read only its
 # topic, text and origin; shared/sessions.py sends the same shape from Django).
 FRAME_TYPE = "hub.frame"
@@ -106,7 +111,7 @@ class Hub:
         first = not self._subscribers[topic]
         self._subscribers[topic].add(subscriber)
         if first and self.channel is not None:
-            join = self.jobs.spawn(self.jobs.guarded(f"join {topic}", self._join(topic)))
+            join = self.jobs.spawn(self.jobs.guarded(MEMBERSHIP_JOB, self._join(topic)))
             await asyncio.wait({join}, timeout=JOIN_WAIT_SECONDS)
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
@@ -117,7 +122,7 @@ class Hub:
         if not subscribers:
             del self._subscribers[topic]
             if self.channel is not None:
-                self.jobs.spawn(self.jobs.guarded(f"leave {topic}", self._leave_if_unsubscribed(topic)))
+                self.jobs.spawn(self.jobs.guarded(MEMBERSHIP_JOB, self._leave_if_unsubscribed(topic)))
 
     def subscribers(self, topic: str) -> frozenset[Subscriber]:
         """This process's subscribers of `topic`."""
@@ -148,6 +153,12 @@ class Hub:
         self._outbox.append((topic, frame))
         self._outbox_ready.set()
         await self.deliver_local(topic, frame)
+
+    async def flush(self) -> None:
+        """Return once every frame published so far has been handed to the channel layer (or
+        dropped from a full queue): a stopping worker's last frames reach the others."""
+        while self._outbox:  # noqa: ASYNC110 - the sender empties it; nothing to wait on
+            await asyncio.sleep(FLUSH_POLL_SECONDS)
 
     async def deliver_local(self, topic: str, frame: str) -> None:
         """Deliver one frame to each of this process's subscribers of `topic` (no other process)."""
@@ -203,10 +214,10 @@ class Hub:
         guarded = self.jobs.guarded
         while not await guarded("open the process channel", self._open_channel()):  # noqa: ASYNC110 - retry loop
             await asyncio.sleep(RECEIVE_RETRY_SECONDS)
-        await guarded("join groups", self._rejoin_groups())
+        await guarded(MEMBERSHIP_JOB, self._rejoin_groups())
         # Group membership lives in Redis with an expiry: renewing it every heartbeat keeps
         # it, restores it after a Redis restart, and lets a dead worker's membership lapse.
-        self.jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "renew group membership", self._rejoin_groups)
+        self.jobs.every(settings.LIVE_HEARTBEAT_SECONDS, MEMBERSHIP_JOB, self._rejoin_groups)
         await self._receive_forever()
 
     async def _open_channel(self) -> None:

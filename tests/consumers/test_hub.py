@@ -222,3 +222,26 @@ async def test_a_jobs_outage_is_logged_once_when_it_starts_and_once_when_it_ends
         "heartbeat: Redis unavailable (redis is down); retrying quietly until it is back",
         "heartbeat: Redis is back",
     ]
+
+
+async def test_a_topic_first_joined_in_an_outage_is_joined_and_the_outage_ends_once_redis_is_back(
+    redis_server, settings
+):
+    """A room's first socket comes while Redis is down: its group join fails (the outage shows in
+    ping_redis_unavailable); once Redis is back the renewal joins it, and the outage is over."""
+    from prometheus_client import REGISTRY
+
+    settings.LIVE_HEARTBEAT_SECONDS = 0.1
+    worker = Worker(layer_for(redis_server.url, "redis"))
+    unavailable = lambda: REGISTRY.get_sample_value("ping_redis_unavailable")  # noqa: E731
+    try:
+        await worker.hub.subscribe("board", FakeSocket())
+        await worker.hub.joined("board")
+        redis_server.stop()
+        await worker.hub.subscribe("chat.lobby", FakeSocket())
+        await until(lambda: unavailable() == 1)
+        redis_server.start()
+        await asyncio.wait_for(worker.hub.joined("chat.lobby"), 10)
+        await until(lambda: unavailable() == 0)
+    finally:
+        await worker.stop()
