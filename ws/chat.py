@@ -176,12 +176,15 @@ class ChatRooms:
             if is_new:
                 await self.hub.subscribe(topic(name), room)
             history = await database_sync_to_async(recent_messages)(name)
-        except BaseException:  # the database is down, or the worker is stopping: no stale seat
+            await seat.open_with(history, name)
+            room.catch_up_if_behind()  # what was published while the history was read
+            await attempt(self._members(name).refresh([seat.member_id]), MEMBERS_WAIT_SECONDS)
+        except BaseException:
+            # The database is down, or the consumer was cancelled (the worker is stopping, or
+            # Daphne gave up on it) at any await of the join: the consumer never learns it was
+            # seated, so no disconnect() would leave, and the heartbeat would keep its member.
             await self.leave(socket, name)
             raise
-        await seat.open_with(history, name)
-        room.catch_up_if_behind()  # what was published while the history was read
-        await attempt(self._members(name).refresh([seat.member_id]), MEMBERS_WAIT_SECONDS)
 
     async def leave(self, socket: Socket, name: str) -> None:
         room = self.rooms.get(name)

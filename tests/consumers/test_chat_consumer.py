@@ -346,3 +346,29 @@ async def test_a_guest_whose_name_an_account_took_writes_under_a_new_guest_name(
     await say(client, "again")
     assert (await next_message(client))["author"] == after["author"]
     await client.disconnect()
+
+
+async def test_a_consumer_cancelled_late_in_its_join_leaves_no_seat_and_no_member(live_redis, monkeypatch):
+    """Cancelled (Daphne gave up on it, or the worker stops) after its history went out, while its
+    join still waits on Redis for the member count: the consumer never learned it was seated, so
+    the join itself gives the seat up. Before, the seat stayed, and the heartbeat kept its member
+    counted for as long as the worker lived."""
+    import asyncio
+
+    from shared.liveset import LiveSet
+    from ws.chat import ChatRooms
+
+    refresh, slow = LiveSet.refresh, [True]
+
+    async def slow_first_refresh(self, members, now=None):
+        if slow and slow.pop():
+            await asyncio.sleep(0.3)  # a slow Redis, within the join's wait
+        await refresh(self, members, now)
+
+    monkeypatch.setattr(LiveSet, "refresh", slow_first_refresh)
+    client, _ = await enter()  # the history came: seated, the join waits on the member refresh
+    client.future.cancel()
+    rooms = ChatRooms.current()
+    await until(lambda: "lobby" not in rooms.rooms, timeout=2)
+    await asyncio.sleep(1.5)  # heartbeats every 0.2 s, past the member TTL (1 s)
+    assert counts(live_redis.url) == 0
