@@ -171,6 +171,15 @@ async def until(
         await asyncio.sleep(step)
 
 
+async def until_awaited(condition: Callable[[], Awaitable[object]], timeout: float = 5.0, step: float = 0.02) -> None:
+    """`until` for a condition that must be awaited (a Redis read): polled every `step` seconds
+    until true; an AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(step)
+
+
 # ---------------------------------------------------------------- HTTP
 
 

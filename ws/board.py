@@ -125,7 +125,7 @@ class Board:
                 await socket.deliver(frame)
         except BaseException:
             # Half-joined (the socket went away, or the consumer was cancelled): forget the
-            # client here; a row already written expires unrefreshed and is swept.
+            # client, and take off a row that may have been written.
             self._forget_locally(client, announced)
             raise
         return client
@@ -153,8 +153,18 @@ class Board:
         self.hub.unsubscribe(TOPIC, client.socket)
         self.clients.pop(client.delays.id, None)
         self.changed.discard(client.delays.id)
-        if announced:  # else nobody heard of it: no leave to announce
+        if announced:
             self.events.leave(client.delays.id)
+            self._announce_soon()
+        # Its row may be written (even by a save cut short): off the board now, in the
+        # background, not when it expires unrefreshed, with every answer showing it until then.
+        self.jobs.spawn(self.jobs.guarded("board leave", self._take_off(client.delays.id, announced)))
+
+    async def _take_off(self, client_id: str, announced: bool) -> None:
+        async with self._write_lock:
+            removed = await self.store.remove(client_id)
+        if removed and not announced:  # on the board, though its join was never announced
+            self.events.leave(client_id)
             self._announce_soon()
 
     def record_delay(
@@ -212,6 +222,11 @@ class Board:
         finally:
             self._announcement_due = False  # events from here on are announced next time
         self._announcing.fire()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Publish the pending joins, renames and leaves now (the throttle's turn, or a stopping
+        worker's last word: Worker.flush)."""
         events, self.events = self.events, BoardEvents()
         for frame in events.frames():
             await self.hub.publish(TOPIC, frame)

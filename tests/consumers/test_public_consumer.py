@@ -5,12 +5,13 @@ import json
 
 import pytest
 import redis
+from django.test import override_settings
 
 from shared.board import BoardStore, ClientDelays
 from shared.protocol import ROW_COLUMNS
 from shared.redis import async_redis, key
 from tests.consumers.conftest import guest_session, sign_up, signed_in_cookie, websocket
-from tests.helpers import next_of, ping, receive
+from tests.helpers import next_of, ping, receive, until_awaited
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -673,3 +674,35 @@ async def test_a_client_whose_welcome_is_slow_still_hears_of_a_join_announced_me
     await announced(second, first_id)  # else: TimeoutError, the second never hears of the first
     await first.disconnect()
     await second.disconnect()
+
+
+@override_settings(LIVE_HEARTBEAT_SECONDS=60.0, LIVE_TTL_SECONDS=120.0)  # no sweep could do it
+async def test_a_consumer_cancelled_after_its_row_was_written_takes_it_off_the_board(live_redis, monkeypatch):
+    """Cancelled mid-join (Daphne gave up on it, or the worker stops) once its row is in Redis and
+    its join announced, while it waits for the board to welcome it: the row leaves at once and
+    the leave is announced, rather than every answer showing the row until it expires."""
+    from ws.board import Board
+
+    watcher, watcher_welcome = await join()
+    await announced(watcher, watcher_welcome["you"]["id"])
+    rows = key("board", "rows")
+
+    async def hung_read(self):
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Board, "refresh_snapshot", hung_read)
+    late = websocket("/ws/public/")
+    await late.connect()
+    redis_client = async_redis()
+
+    async def has_rows(count: int) -> bool:
+        return await redis_client.hlen(rows) == count
+
+    await until_awaited(lambda: has_rows(2))
+    [late_id] = [i for i in await redis_client.hkeys(rows) if i != watcher_welcome["you"]["id"]]
+    await announced(watcher, late_id)
+    late.future.cancel()
+    leave = await next_of(watcher, "disconnect", timeout=2)
+    assert leave["ids"] == [late_id]
+    await until_awaited(lambda: has_rows(1))
+    await watcher.disconnect()
