@@ -6,12 +6,18 @@
 3. Each close runs its consumer's disconnect() the usual way (Daphne passes the client's
    close reply on as `websocket.disconnect`): board rows, room seats and presence leave at
    once instead of expiring after LIVE_TTL_SECONDS.
-4. Once every consumer has finished, or DISCONNECT_WAIT_SECONDS after the last close, Daphne
-   cancels what is left and the process exits.
+4. Once every consumer has finished, what their disconnect() left to the worker's background
+   work is finished too (`flush`, Worker.flush): leaves still behind the board's announcement
+   throttle, presence closes not written yet, frames not yet handed to the channel layer. Left
+   to the exiting process, they would be lost: the rows are already gone from Redis, so no sweep
+   would ever announce those leaves.
+5. Once that is done, or DISCONNECT_WAIT_SECONDS after the last close (the consumers and the
+   flush share that wait), Daphne cancels what is left and the process exits.
 """
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from daphne.ws_protocol import WebSocketProtocol
 
@@ -49,8 +55,9 @@ def pending_applications(connections: dict) -> list[asyncio.Future]:
     ]
 
 
-async def drain(connections: dict, window: float) -> None:
-    """Close every socket in `connections` with 1012 over `window` seconds, then wait for the consumers.
+async def drain(connections: dict, window: float, flush: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Close every socket in `connections` with 1012 over `window` seconds, wait for the
+    consumers, then for `flush()` (module doc).
 
     `connections` is Daphne's live `Server.connections` ({protocol: {"application_instance": future, ...}}).
     """
@@ -71,3 +78,14 @@ async def drain(connections: dict, window: float) -> None:
         log.warning("drained: %d consumers did not finish in time and are cancelled", left)
     else:
         log.info("drained: every consumer finished in %.1f s", loop.time() - started)
+    if flush is not None:
+        await flush_before(flush, deadline)
+
+
+async def flush_before(flush: Callable[[], Awaitable[None]], deadline: float) -> None:
+    """Await `flush()` until `deadline` (the loop's time) at most."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await flush()
+    except TimeoutError:
+        log.warning("drained: the last announcements and presence writes did not reach Redis in time; they expire")

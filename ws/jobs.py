@@ -18,6 +18,9 @@ from shared.redis import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
+# How often a flush (Worker.flush: a stopping worker finishing its background writes) looks again.
+FLUSH_POLL_SECONDS = 0.01
+
 
 class Outage:
     """One kind of Redis work (a job, the publisher) through a Redis outage: a warning when it

@@ -27,7 +27,7 @@ from shared.presence import PresenceStore, registered_usernames
 from shared.protocol import UserStatus, presence_frame, status_frame
 from shared.redis import REDIS_DOWN, async_redis
 from ws.hub import Hub, Socket, send_or_drop
-from ws.jobs import Jobs, Outage
+from ws.jobs import FLUSH_POLL_SECONDS, Jobs, Outage
 from ws.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ class Presence:
     async def sweep(self) -> None:
         await self.announce(await self.store.sweep())
 
+    async def flush(self) -> None:
+        """Every open and close noted so far written (Worker.flush): a stopping worker's closed
+        sockets go offline after the grace, not when their TTL runs out."""
+        await self.connections.flush()
+
     async def heartbeat(self) -> None:
         self.connections.refresh()
         await self.watchers.catch_up()
@@ -97,6 +102,7 @@ class Connections:
         self._closed: dict[str, str] = {}  # closed, and maybe written: to remove
         self._refresh_all = False
         self._wake = asyncio.Event()
+        self._writing = False
 
     def open(self, username: str) -> str:
         connection = uuid.uuid4().hex
@@ -125,6 +131,7 @@ class Connections:
             await self._wake.wait()
             self._wake.clear()
             try:
+                self._writing = True
                 await self._write()
             except REDIS_DOWN as error:
                 self.outage.failed(error)
@@ -134,6 +141,13 @@ class Connections:
                 log.exception("presence writes failed")
                 await asyncio.sleep(RETRY_SECONDS)
                 self._wake.set()
+            finally:
+                self._writing = False
+
+    async def flush(self) -> None:
+        """Return once nothing noted is left to write and no write is under way."""
+        while self._closed or self._unwritten or self._refresh_all or self._writing:  # noqa: ASYNC110 - the writer clears them
+            await asyncio.sleep(FLUSH_POLL_SECONDS)
 
     async def _write(self) -> None:
         closed, self._closed = self._closed, {}

@@ -30,8 +30,8 @@ graceful drain on SIGTERM, and, with LOG_FORMAT=json, its access lines logged as
 - A graceful drain: on SIGTERM, Twisted stops the reactor and Daphne cancels every consumer at
   once: their sockets would drop with no close frame (1006) and their disconnect() would not
   finish. DrainingServer first stops listening and closes every socket with 1012, spread over
-  WS_DRAIN_SECONDS, and waits for their disconnect() (ws/drain.py); Daphne then cancels
-  whatever is left.
+  WS_DRAIN_SECONDS, and waits for their disconnect() and for the announcements and writes those
+  left to the worker (ws/drain.py, Worker.flush); Daphne then cancels whatever is left.
 - A bounded number of sockets: past WS_MAX_SOCKETS open on this worker a handshake is refused
   with HTTP 503 before any application instance is made, and counted (shared/capacity.py).
   Daphne itself can only refuse with 403 (its `websocket.close` before accept). A handshake
@@ -78,6 +78,7 @@ from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
 from ws.direct import AT_ONCE_KEY, OPENED_KEY, SCOPE_KEY, AtOnce, prepared
 from ws.drain import drain
+from ws.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +476,7 @@ class DrainingServer(server.Server):
     async def drain(self) -> None:
         for port in self.ports:
             port.stopListening()  # new sockets go to another worker; a unix socket file is removed
-        await drain(self.connections, settings.WS_DRAIN_SECONDS)
+        await drain(self.connections, settings.WS_DRAIN_SECONDS, flush=Worker.flush_current)
 
 
 CommandLineInterface.server_class = DrainingServer

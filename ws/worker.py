@@ -39,6 +39,23 @@ class Worker:
             found = self._services[kind] = make(self)
         return found
 
+    async def flush(self) -> None:
+        """Finish what this process owes the others before it exits (a drain's last step,
+        ws/drain.py): each service's pending writes and announcements (its `flush()`, where it
+        has one), then every frame they published, handed to the channel layer."""
+        for service in tuple(self._services.values()):
+            flush = getattr(service, "flush", None)
+            if flush is not None:
+                await flush()
+        await self.hub.flush()
+
+    @classmethod
+    async def flush_current(cls) -> None:
+        """`flush()` the running loop's worker, if it has one (none served a socket otherwise)."""
+        worker = cls._by_loop.get(asyncio.get_running_loop())
+        if worker is not None:
+            await worker.flush()
+
     async def stop(self) -> None:
         """Cancel every background task: the hub's and the services' (tests; Daphne simply exits)."""
         await self.jobs.stop()
