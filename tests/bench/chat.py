@@ -13,11 +13,13 @@ The baseline, in the same workers and the same run: the Channels tutorial's chat
 (tests/bench/echo.py), a `group_send` to a group of every member's own channel, at the same size.
 
 Targets: at 500 members the app's p99 (all members received) at most half the tutorial's, and
-each member's p99 at most 50 ms; every member within a second of the send at p99.
+each member's p99 at most 50 ms, judged on the medians of PAIRS interleaved pairs of rooms (the
+app's, then the tutorial's); every member within a second of the send at p99.
 """
 
 import asyncio
 import json
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -42,6 +44,8 @@ TARGET_P99_MS = 1000
 TUTORIAL_SIZE = 500
 TARGET_RATIO_TO_TUTORIAL = 0.5
 TARGET_EACH_MEMBER_P99_MS = 50
+# The app's and the tutorial's rooms at TUTORIAL_SIZE, measured this many times each, interleaved.
+PAIRS = 3
 
 
 @dataclass(eq=False)
@@ -140,20 +144,38 @@ async def measure(stack: Stack, size: int, tutorial: bool = False) -> dict:
 
 
 async def run(stack: Stack) -> dict:
-    rooms = {f"room_{size}": await measure(stack, size) for size in (BASELINE_SIZE, *ROOM_SIZES)}
-    rooms[f"tutorial_{TUTORIAL_SIZE}"] = await measure(stack, TUTORIAL_SIZE, tutorial=True)
-    worst_p99 = max(rooms[f"room_{size}"]["all_received_ms"]["p99"] for size in ROOM_SIZES)
-    app, tutorial = rooms[f"room_{TUTORIAL_SIZE}"], rooms[f"tutorial_{TUTORIAL_SIZE}"]
-    ratio = round(app["all_received_ms"]["p99"] / tutorial["all_received_ms"]["p99"], 2)
-    each_p99 = app["each_member_ms"]["p99"]
+    sizes = [size for size in (BASELINE_SIZE, *ROOM_SIZES) if size != TUTORIAL_SIZE]
+    rooms = {f"room_{size}": await measure(stack, size) for size in sizes}
+    # The app's room and the tutorial's at TUTORIAL_SIZE, in PAIRS interleaved pairs: judged on
+    # the medians, so one noisy moment on the shared cores decides nothing.
+    for repeat in range(1, PAIRS + 1):
+        tag = "" if repeat == 1 else f"#{repeat}"
+        rooms[f"room_{TUTORIAL_SIZE}{tag}"] = await measure(stack, TUTORIAL_SIZE)
+        rooms[f"tutorial_{TUTORIAL_SIZE}{tag}"] = await measure(stack, TUTORIAL_SIZE, tutorial=True)
+    apps = [room for name, room in rooms.items() if name.startswith(f"room_{TUTORIAL_SIZE}")]
+    tutorials = [room for name, room in rooms.items() if name.startswith("tutorial_")]
+    worst_p99 = max(
+        room["all_received_ms"]["p99"]
+        for name, room in rooms.items()
+        if name.startswith("room_") and room["members"] in ROOM_SIZES
+    )
+    ratios = [
+        round(app["all_received_ms"]["p99"] / tutorial["all_received_ms"]["p99"], 2)
+        for app, tutorial in zip(apps, tutorials, strict=True)
+    ]
+    each_p99s = [app["each_member_ms"]["p99"] for app in apps]
+    ratio, each_p99 = statistics.median(ratios), statistics.median(each_p99s)
     return {
         "scenario": "chat broadcast, send -> every member received",
         **rooms,
         "p99_ratio_app_to_tutorial": ratio,
+        "p99_ratio_app_to_tutorial_pairs": ratios,
+        "each_member_p99_ms": each_p99,
+        "each_member_p99_ms_runs": each_p99s,
         "target": (
             f"p99 (all members) <= {TARGET_P99_MS} ms at {' and '.join(map(str, ROOM_SIZES))} members; "
-            f"at {TUTORIAL_SIZE}: <= {TARGET_RATIO_TO_TUTORIAL}x the tutorial consumer's p99, "
-            f"each member's p99 <= {TARGET_EACH_MEMBER_P99_MS} ms"
+            f"at {TUTORIAL_SIZE} (medians of {PAIRS} interleaved pairs): <= {TARGET_RATIO_TO_TUTORIAL}x "
+            f"the tutorial consumer's p99, each member's p99 <= {TARGET_EACH_MEMBER_P99_MS} ms"
         ),
         "met": worst_p99 <= TARGET_P99_MS
         and ratio <= TARGET_RATIO_TO_TUTORIAL

@@ -58,3 +58,24 @@ def test_nothing_judged_is_nothing_met():
     verdict = verdicts(runs({}, bound), cores=2)
     assert verdict["p99_judged_at"] == []
     assert verdict["met"] is False
+
+
+def test_the_judged_ratio_is_the_median_of_the_interleaved_pairs():
+    measured = runs({}, {})
+    for repeat, app_p99 in ((2, 5.0), (3, 3.6)):  # 2.5x, then 1.8x; the first pair 1.5x
+        for n in LEAN_COUNTS:
+            measured[f"app@{n}#{repeat}"] = run(app_p99, WITH_ROOM)
+            measured[f"echo-lean@{n}#{repeat}"] = run(2.0, WITH_ROOM)
+    verdict = verdicts(measured, cores=2)
+    assert verdict["p99_ratio_app_to_lean_echo_pairs"][400] == [1.5, 2.5, 1.8]
+    assert verdict["p99_ratio_app_to_lean_echo"][400] == 1.8
+    assert verdict["met"] is True
+
+
+def test_a_count_is_bound_when_most_of_its_app_runs_were():
+    measured = runs({2000: 600.0}, {2000: SATURATED_BY_THE_LOAD})
+    measured["app@2000#2"], measured["echo-lean@2000#2"] = run(3.0, WITH_ROOM), run(2.0, WITH_ROOM)
+    measured["app@2000#3"], measured["echo-lean@2000#3"] = run(500.0, SATURATED_BY_THE_LOAD), run(2.0, WITH_ROOM)
+    assert verdicts(measured, cores=2)["p99_bound_by_load_generator_at"] == [2000]
+    measured["app@2000#3"] = run(3.0, WITH_ROOM)
+    assert verdicts(measured, cores=2)["p99_bound_by_load_generator_at"] == []
