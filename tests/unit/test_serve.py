@@ -5,6 +5,7 @@ to probes actually sent pay the debt; a peer that floods control frames is close
 past the worker's socket cap a handshake gets 503; only /ws/public/'s `delays` frames are
 compressed; an open socket lets go of its handshake."""
 
+import asyncio
 import base64
 import os
 import random
@@ -523,3 +524,15 @@ def test_the_client_window_asked_for_is_never_above_the_one_the_client_offered(o
         peer = Peer("/ws/public/", extensions=offer)
     assert peer.handshake.startswith(b"HTTP/1.1 101")
     assert answered + b"\r\n" in peer.handshake or answered + b";" in peer.handshake
+
+
+async def test_after_the_drain_every_running_application_is_cancelled_even_beside_a_request_still_coming_in():
+    """Daphne's kill_all_applications raised KeyError on a connection with no application yet
+    (an HTTP request or a handshake not complete when the drain ended), and cancelled nothing."""
+    running, done = asyncio.ensure_future(asyncio.sleep(60)), asyncio.ensure_future(asyncio.sleep(0))
+    await done
+    server = DrainingServer.__new__(DrainingServer)  # only what cancel_remaining reads
+    server.connections = {"arriving": {"connected": 0.0}, "open": {"application_instance": running}}
+    server.connections["finished"] = {"application_instance": done}
+    await server.cancel_remaining().asFuture(asyncio.get_running_loop())
+    assert running.cancelled()
