@@ -131,28 +131,17 @@ class Board:
         return client
 
     async def leave(self, client: BoardClient) -> None:
+        if self._drop_locally(client):  # else already gone
+            await self._take_off(client.delays.id)
+
+    def _drop_locally(self, client: BoardClient) -> bool:
+        """Off this worker's part of the board (no broadcasts, no row written); whether it was on it."""
         self.hub.unsubscribe(TOPIC, client.socket)
-        if self.clients.pop(client.delays.id, None) is None:
-            return  # already gone
         self.changed.discard(client.delays.id)
-        try:
-            async with self._write_lock:
-                removed = await self.store.remove(client.delays.id)
-        except REDIS_DOWN:
-            # Unknown whether the removal applied (a timeout may come after Redis did it, and
-            # then no sweep would ever find the row). The client has left all the same: say so
-            # now. A row still there expires, and its sweeper says it again: a page drops an id
-            # it no longer shows (one that reports nothing, on a board past the 200 rows it
-            # shows, may count one too few: better than a ghost row on every page for good).
-            removed = True
-        if removed:
-            self.events.leave(client.delays.id)
-            self._announce_soon()
+        return self.clients.pop(client.delays.id, None) is not None
 
     def _forget_locally(self, client: BoardClient, announced: bool) -> None:
-        self.hub.unsubscribe(TOPIC, client.socket)
-        self.clients.pop(client.delays.id, None)
-        self.changed.discard(client.delays.id)
+        self._drop_locally(client)
         if announced:
             self.events.leave(client.delays.id)
             self._announce_soon()
@@ -160,10 +149,19 @@ class Board:
         # background, not when it expires unrefreshed, with every answer showing it until then.
         self.jobs.spawn(self.jobs.guarded("board leave", self._take_off(client.delays.id, announced)))
 
-    async def _take_off(self, client_id: str, announced: bool) -> None:
-        async with self._write_lock:
-            removed = await self.store.remove(client_id)
-        if removed and not announced:  # on the board, though its join was never announced
+    async def _take_off(self, client_id: str, announced: bool = False) -> None:
+        """Remove a client's row, and announce its leave unless that was done already: when
+        this call removed the row, and when it cannot tell. A Redis error may come after Redis
+        applied the removal (a timeout), and then no sweep would ever find the row. A row still
+        there expires, and its sweeper announces the leave again: a page drops an id it no
+        longer shows (one that reports nothing, on a board past the 200 rows it shows, may count
+        one too few: better than a ghost row on every page for good)."""
+        try:
+            async with self._write_lock:
+                removed = await self.store.remove(client_id)
+        except REDIS_DOWN:
+            removed = True
+        if removed and not announced:
             self.events.leave(client_id)
             self._announce_soon()
 

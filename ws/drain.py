@@ -12,7 +12,8 @@
    to the exiting process, they would be lost: the rows are already gone from Redis, so no sweep
    would ever announce those leaves.
 5. Once that is done, or DISCONNECT_WAIT_SECONDS after the last close (the consumers and the
-   flush share that wait), Daphne cancels what is left and the process exits.
+   flush share that wait), the server cancels what is left (ws/serve.py `cancel_remaining`)
+   and the process exits.
 """
 
 import asyncio
