@@ -10,9 +10,13 @@ of jitter on top (web/static/js/socket.js).
 # After the last close frame, how long the worker waits for the clients' close replies and
 # for every consumer's disconnect() (a board row removed, a room seat freed: a few Redis calls,
 # each bounded by REDIS_TIMEOUT_SECONDS) before Daphne cancels whatever is left and exits.
-# The whole drain takes at most WS_DRAIN_SECONDS + this; supervisor's stopwaitsecs and a
-# pod's terminationGracePeriodSeconds must be longer (docs/operations.md).
+# The whole drain takes at most WS_DRAIN_SECONDS + this + LAST_FLUSH_SECONDS; supervisor's
+# stopwaitsecs and a pod's terminationGracePeriodSeconds must be longer (docs/operations.md).
 DISCONNECT_WAIT_SECONDS = 5.0
+# Consumers still running after that wait are cancelled; their disconnect() still runs (a board
+# row removed, a presence close noted), and what it leaves to the worker's background work gets
+# this long to reach Redis before the process exits (ws/serve.py cancel_remaining).
+LAST_FLUSH_SECONDS = 1.0
 
 
 def close_offsets(count: int, window: float) -> list[float]:

@@ -221,7 +221,7 @@ RESULT_SHARE_WINDOW_SECONDS = env_int("RESULT_SHARE_WINDOW_SECONDS", 600, minimu
 # ---------------------------------------------------------------- graceful drain (ws/drain.py)
 # On SIGTERM a Daphne worker closes its sockets with 1012 spread evenly over this many seconds,
 # so that their reconnects do not all reach the other workers in the same instant. The whole
-# stop takes at most this + 5 s (shared/drain.py); supervisor's stopwaitsecs and a pod's
+# stop takes at most this + 6 s (shared/drain.py); supervisor's stopwaitsecs and a pod's
 # terminationGracePeriodSeconds must exceed it.
 WS_DRAIN_SECONDS = env_float("WS_DRAIN_SECONDS", 2.0)
 

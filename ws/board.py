@@ -82,6 +82,8 @@ class Board:
         # Writes of this worker's rows go one at a time: a heartbeat saving a row while its
         # client leaves could otherwise put the row back after its removal.
         self._write_lock = asyncio.Lock()
+        # Rows being taken off in the background (joins cut short): Board.flush waits for them.
+        self._taking_off: set[asyncio.Task] = set()
         jobs.every(TICK_SECONDS, "board tick", self.tick)
         jobs.every(SNAPSHOT_SECONDS, "board snapshot", self.refresh_snapshot)
         jobs.every(settings.LIVE_HEARTBEAT_SECONDS, "board heartbeat", self.heartbeat)
@@ -147,7 +149,9 @@ class Board:
             self._announce_soon()
         # Its row may be written (even by a save cut short): off the board now, in the
         # background, not when it expires unrefreshed, with every answer showing it until then.
-        self.jobs.spawn(self.jobs.guarded("board leave", self._take_off(client.delays.id, announced)))
+        task = self.jobs.spawn(self.jobs.guarded("board leave", self._take_off(client.delays.id, announced)))
+        self._taking_off.add(task)
+        task.add_done_callback(self._taking_off.discard)
 
     async def _take_off(self, client_id: str, announced: bool = False) -> None:
         """Remove a client's row, and announce its leave unless that was done already: when
@@ -224,7 +228,9 @@ class Board:
 
     async def flush(self) -> None:
         """Publish the pending joins, renames and leaves now (the throttle's turn, or a stopping
-        worker's last word: Worker.flush)."""
+        worker's last word: Worker.flush, which also waits for the rows being taken off)."""
+        if self._taking_off:
+            await asyncio.wait(tuple(self._taking_off))
         events, self.events = self.events, BoardEvents()
         for frame in events.frames():
             await self.hub.publish(TOPIC, frame)

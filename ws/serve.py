@@ -73,11 +73,12 @@ from twisted.internet.abstract import FileDescriptor
 
 from shared.backlog import SendBacklog
 from shared.capacity import REFUSED_AFTER_TIMEOUT, SocketCap, count_refusal
+from shared.drain import LAST_FLUSH_SECONDS
 from shared.protocol import CLOSE_RATE_LIMITED, CLOSE_TOO_SLOW
 from shared.ratelimit import CONTROL_BURST, CONTROL_RATE_PER_SECOND, TokenBucket
 from ws.access import LoggedAccess
 from ws.direct import AT_ONCE_KEY, OPENED_KEY, SCOPE_KEY, AtOnce, prepared
-from ws.drain import drain, pending_applications
+from ws.drain import drain, flush_before, pending_applications
 from ws.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -470,18 +471,22 @@ class DrainingServer(server.Server):
         # still running, before it stops the reactor.
         drained = defer.Deferred.fromFuture(asyncio.ensure_future(self.drain()))
         drained.addErrback(lambda failure: log.error("drain failed: %s", failure.getTraceback()))
-        drained.addCallback(lambda _: self.cancel_remaining())
+        drained.addCallback(lambda _: defer.Deferred.fromFuture(asyncio.ensure_future(self.cancel_remaining())))
         return drained
 
-    def cancel_remaining(self) -> defer.Deferred:
-        """Daphne's own kill_all_applications after the drain: cancel every application still
-        running and let Twisted wait for them. Daphne's raises KeyError, and cancels nothing,
-        when a connection has no application yet (a request or handshake still coming in)."""
+    async def cancel_remaining(self) -> None:
+        """Daphne's own kill_all_applications after the drain, then a last flush: cancel every
+        application still running, wait for them (their disconnect() runs: ProtocolConsumer
+        releases what a socket holds however it ends), and give what they left to the worker's
+        background work LAST_FLUSH_SECONDS to reach Redis. Daphne's raises KeyError, and cancels
+        nothing, when a connection has no application yet (a request or handshake coming in)."""
         pending = pending_applications(self.connections)
         for instance in pending:
             instance.cancel()
         log.info("cancelled %d application instances left after the drain", len(pending))
-        return defer.Deferred.fromFuture(asyncio.gather(*pending, return_exceptions=True))
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            await flush_before(Worker.flush_current, asyncio.get_running_loop().time() + LAST_FLUSH_SECONDS)
 
     async def drain(self) -> None:
         for port in self.ports:

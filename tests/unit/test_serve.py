@@ -534,5 +534,5 @@ async def test_after_the_drain_every_running_application_is_cancelled_even_besid
     server = DrainingServer.__new__(DrainingServer)  # only what cancel_remaining reads
     server.connections = {"arriving": {"connected": 0.0}, "open": {"application_instance": running}}
     server.connections["finished"] = {"application_instance": done}
-    await server.cancel_remaining().asFuture(asyncio.get_running_loop())
+    await server.cancel_remaining()
     assert running.cancelled()
