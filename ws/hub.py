@@ -228,8 +228,13 @@ class Hub:
         self._joined[topic].set()
 
     async def _rejoin_groups(self) -> None:
-        for topic in tuple(self._subscribers):
+        topics = tuple(self._subscribers)
+        for topic in topics:
             await self._join(topic)
+        if topics and not self._outbox:
+            # The layer answers again. A publish that timed out was dropped, not retried, so on
+            # a quiet worker no later publish would say the publisher's outage is over.
+            self._publish_outage.recovered()
 
     async def _leave_if_unsubscribed(self, topic: str) -> None:
         # A subscriber may have subscribed again (a reload onto this worker) before this ran:

@@ -245,3 +245,28 @@ async def test_a_topic_first_joined_in_an_outage_is_joined_and_the_outage_ends_o
         await until(lambda: unavailable() == 0)
     finally:
         await worker.stop()
+
+
+async def test_a_publish_that_timed_out_on_a_quiet_worker_ends_its_outage_once_redis_answers(
+    redis_server, settings, monkeypatch
+):
+    """A frame timed out in a hung Redis is dropped, not retried; with nothing more to publish,
+    the heartbeat's renewal of the groups is what shows the layer answers again."""
+    from prometheus_client import REGISTRY
+
+    settings.LIVE_HEARTBEAT_SECONDS = 0.1
+    worker = Worker(layer_for(redis_server.url, "redis"))
+    unavailable = lambda: REGISTRY.get_sample_value("ping_redis_unavailable")  # noqa: E731
+
+    async def hung(group, message):
+        raise TimeoutError("Timeout reading from socket")
+
+    try:
+        await worker.hub.subscribe("board", FakeSocket())
+        await worker.hub.joined("board")
+        monkeypatch.setattr(worker.hub.layer, "group_send", hung)
+        await worker.hub.publish("board", "lost")
+        await until(lambda: unavailable() == 1)
+        await until(lambda: unavailable() == 0)
+    finally:
+        await worker.stop()
